@@ -1,0 +1,1 @@
+"""Data contract, embedding store and Lightning DataModules of percepiano-bench."""

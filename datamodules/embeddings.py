@@ -1,0 +1,84 @@
+"""Converting the original cache's ``muq_embeddings.pt`` (``{key: Tensor[T, D]}``) into an embedding store."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from datamodules.errors import contract_error
+from datamodules.store import EmbeddingStore, StoreWriter, file_fingerprint, store_is_current
+
+ACCEPTED_DTYPES = (torch.float16, torch.float32)
+
+
+def convert_embeddings(source: Path, store_dir: Path, frame_rate_hz: float = 25.0) -> EmbeddingStore:
+    """Convert ``source`` into a store at ``store_dir`` once; later calls on an unchanged source are no-ops.
+
+    The file is opened with ``torch.load(mmap=True, weights_only=True)``, so tensors are paged in one segment at
+    a time and peak memory stays near one segment's size (the original notebook loaded the whole dict).
+
+    Parameters
+    ----------
+    source : Path
+        ``muq_embeddings.pt``: a dict mapping segment keys to float16 or float32 tensors of shape (T, D),
+        frames at ``frame_rate_hz`` per second.
+    store_dir : Path
+        Where the store goes.
+
+    Returns
+    -------
+    EmbeddingStore
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` is missing.
+    DataContractError
+        If the file is not a readable torch file, is not a non-empty dict of str to tensor, or a tensor has the
+        wrong dtype, T = 0, a different D, or non-finite frames (message names file and key).
+    """
+    source = Path(source)
+    if not source.is_file():
+        raise FileNotFoundError(f"{source}: file not found")
+    fingerprint = file_fingerprint(source)
+    if store_is_current(store_dir, fingerprint):
+        return EmbeddingStore(store_dir)
+    embeddings = _load_embedding_dict(source)
+    writer = StoreWriter(store_dir, source=fingerprint, frame_rate_hz=frame_rate_hz)
+    try:
+        for key, tensor in embeddings.items():
+            if not isinstance(key, str):
+                raise contract_error(source, f"key {key!r} is {type(key).__name__}, expected str")
+            if not isinstance(tensor, torch.Tensor):
+                raise contract_error(source, f"value is {type(tensor).__name__}, expected a Tensor[T, D]", key)
+            if tensor.dtype not in ACCEPTED_DTYPES:
+                raise contract_error(source, f"dtype {tensor.dtype}, expected float16 or float32", key)
+            writer.add(key, tensor.detach().numpy().astype(np.float32, copy=False), origin=source)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit()
+    return EmbeddingStore(store_dir)
+
+
+def _load_embedding_dict(source: Path) -> dict:
+    try:
+        try:
+            embeddings = torch.load(source, map_location="cpu", mmap=True, weights_only=True)
+        except RuntimeError as error:
+            if "mmap" not in str(error) or zipfile.is_zipfile(source):
+                raise
+            # Legacy (pre-zipfile) serialisation cannot be memory-mapped: load it whole.
+            embeddings = torch.load(source, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise contract_error(source, f"not a readable torch file ({first_line})") from None
+    if not isinstance(embeddings, dict):
+        raise contract_error(source, f"expected a dict {{key: Tensor[T, D]}}, got {type(embeddings).__name__}")
+    if not embeddings:
+        raise contract_error(source, "no embeddings (empty dict)")
+    return embeddings

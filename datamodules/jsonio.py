@@ -1,0 +1,66 @@
+"""Reading JSON and JSON-lines input files, and writing results atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from datamodules.errors import contract_error
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file, turning a missing or unreadable file into a clear error.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    DataContractError
+        If the file is not valid JSON (the message gives line and column).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found")
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise contract_error(path, f"unreadable JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+    except UnicodeDecodeError as error:
+        raise contract_error(path, f"not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write ``payload`` as indented JSON through a temporary sibling and ``os.replace``.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old file in place.
+    """
+    write_text_atomic(Path(path), json.dumps(payload, indent=2, sort_keys=False, allow_nan=False, default=_to_builtin))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` through a temporary sibling and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _to_builtin(value: Any) -> Any:
+    """JSON fallback for numpy scalars and arrays."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")

@@ -1,0 +1,1 @@
+"""Probers: plugins that predict the 19 PercePiano labels from embeddings, fold by fold."""
