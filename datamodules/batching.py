@@ -1,0 +1,165 @@
+"""Datasets, padding collate and length-bucketed batch sampling for the two views of a fold.
+
+``stats`` view: one standardised ``(2 * D,)`` vector per segment. ``frames`` view: a variable-length
+``(n_frames, D)`` sequence per segment (25 frames per second for MuQ), batched with zero padding and a boolean
+mask that marks the real frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from datamodules.store import EmbeddingStore
+
+
+@dataclass(frozen=True, slots=True)
+class PaddedBatch:
+    """A padded batch of frame sequences.
+
+    Attributes
+    ----------
+    frames : Tensor of shape (batch, max_frames, D), float32
+        Zero beyond each segment's length.
+    mask : Tensor of shape (batch, max_frames), bool
+        True on real frames.
+    targets : Tensor of shape (batch, 19), float32
+    rows : Tensor of shape (batch,), int64
+        Cache rows of the segments.
+    """
+
+    frames: torch.Tensor
+    mask: torch.Tensor
+    targets: torch.Tensor
+    rows: torch.Tensor
+
+    def to(self, device: torch.device | str) -> PaddedBatch:
+        """Move every tensor to ``device``."""
+        return PaddedBatch(self.frames.to(device), self.mask.to(device), self.targets.to(device), self.rows.to(device))
+
+
+class StatsDataset(Dataset):
+    """Rows of stats-pooled features: items are ``(features (2D,), targets (19,), row)``."""
+
+    def __init__(self, features: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> None:
+        self.features = torch.as_tensor(features, dtype=torch.float32)  # (n, 2D)
+        self.targets = torch.as_tensor(targets, dtype=torch.float32)  # (n, 19)
+        self.rows = torch.as_tensor(rows, dtype=torch.int64)  # (n,)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.features[index], self.targets[index], self.rows[index]
+
+
+class FramesDataset(Dataset):
+    """Frame sequences read lazily from the store and standardised per feature dimension.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+    store_rows : ndarray of shape (n,), int64
+        Store row of each item.
+    targets : ndarray of shape (n, 19)
+    rows : ndarray of shape (n,), int64
+        Cache rows of the items (returned with each batch).
+    mean, scale : ndarray of shape (D,), optional
+        Standardisation (fitted on the training part of the fold); identity when None.
+    """
+
+    def __init__(
+        self,
+        store: EmbeddingStore,
+        store_rows: np.ndarray,
+        targets: np.ndarray,
+        rows: np.ndarray,
+        mean: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
+    ) -> None:
+        self.store = store
+        self.store_rows = np.asarray(store_rows, dtype=np.int64)
+        self.targets = torch.as_tensor(targets, dtype=torch.float32)
+        self.rows = torch.as_tensor(rows, dtype=torch.int64)
+        self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
+        self.scale = None if scale is None else torch.as_tensor(scale, dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return len(self.store_rows)
+
+    def lengths(self) -> np.ndarray:
+        """Number of frames of each item, shape ``(n,)``."""
+        return self.store.lengths[self.store_rows]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        frames = torch.from_numpy(np.array(self.store.frames(self.store_rows[index]), dtype=np.float32))  # (T, D)
+        if self.mean is not None:
+            frames = (frames - self.mean) / self.scale
+        return frames, self.targets[index], self.rows[index]
+
+
+def collate_padded(items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> PaddedBatch:
+    """Pad ``(frames (T_i, D), targets (19,), row)`` items into a :class:`PaddedBatch`."""
+    lengths = torch.tensor([frames.shape[0] for frames, _, _ in items])
+    max_frames, dim = int(lengths.max()), items[0][0].shape[1]
+    frames = torch.zeros(len(items), max_frames, dim)  # (batch, max_frames, D)
+    for position, (sequence, _, _) in enumerate(items):
+        frames[position, : sequence.shape[0]] = sequence
+    mask = torch.arange(max_frames)[None, :] < lengths[:, None]  # (batch, max_frames)
+    targets = torch.stack([target for _, target, _ in items])
+    rows = torch.stack([row for _, _, row in items])
+    return PaddedBatch(frames, mask, targets, rows)
+
+
+class LengthBucketBatchSampler(Sampler[list[int]]):
+    """Batches of similar-length segments, so padding wastes little compute.
+
+    Each epoch shuffles the items, cuts them into chunks of ``batch_size * bucket_factor``, sorts each chunk by
+    length, splits it into batches and shuffles the batch order. With ``shuffle=False`` (prediction) the batches
+    are consecutive runs of the items sorted by length; batches carry their rows, so order is never lost.
+
+    Parameters
+    ----------
+    lengths : ndarray of shape (n,)
+        Frames per item.
+    batch_size : int
+    seed : int
+        The epoch-``e`` permutation uses ``seed + e``: deterministic given the seed.
+    shuffle : bool, default=True
+    bucket_factor : int, default=8
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, shuffle: bool = True, bucket_factor: int = 8):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.bucket_factor = bucket_factor
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        n_items = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            yield from (order[start : start + self.batch_size].tolist() for start in range(0, n_items, self.batch_size))
+            return
+        rng = np.random.default_rng(self.seed + self.epoch)
+        self.epoch += 1
+        order = rng.permutation(n_items)
+        chunk = self.batch_size * self.bucket_factor
+        batches = []
+        for start in range(0, n_items, chunk):
+            part = order[start : start + chunk]
+            part = part[np.argsort(self.lengths[part], kind="stable")]
+            batches.extend(part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size))
+        for index in rng.permutation(len(batches)):
+            yield batches[index]

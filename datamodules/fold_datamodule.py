@@ -1,0 +1,197 @@
+"""One cross-validation fold as a LightningDataModule, in the ``stats`` or the ``frames`` view."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from datamodules.batching import (
+    FramesDataset,
+    LengthBucketBatchSampler,
+    StatsDataset,
+    collate_padded,
+)
+from datamodules.cache import PercepianoCache
+
+View = Literal["frames", "stats"]
+VIEWS: tuple[str, ...] = ("frames", "stats")
+_MIN_SCALE = 1e-8
+
+
+def inner_split(rows: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Carve an inner validation part out of training ``rows``, keeping each group on one side.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n,), int64
+        Training rows of a fold.
+    groups : ndarray of shape (n,)
+        Group (excerpt) of each row.
+    fraction : float in (0, 1)
+        Target share of rows in the inner validation part.
+    seed : int
+
+    Returns
+    -------
+    fit_rows, inner_val_rows : ndarray
+        Disjoint, together ``rows``; no group on both sides.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    unique_groups = np.unique(groups)
+    if len(unique_groups) < 2:
+        raise ValueError(f"need at least 2 groups to carve an inner split, got {len(unique_groups)}")
+    shuffled = np.random.default_rng(seed).permutation(unique_groups)
+    chosen, n_chosen = [], 0
+    for group in shuffled:
+        if n_chosen >= fraction * len(rows) or len(chosen) == len(unique_groups) - 1:
+            break
+        chosen.append(group)
+        n_chosen += int(np.sum(groups == group))
+    is_inner = np.isin(groups, chosen)
+    return rows[~is_inner], rows[is_inner]
+
+
+class FoldDataModule(L.LightningDataModule):
+    """Train/validation data of one fold of a :class:`~datamodules.cache.PercepianoCache`.
+
+    Standardisation is fitted on the rows used for training only: in the ``stats`` view a per-feature mean and
+    standard deviation of the ``(n, 2 * D)`` pooled features; in the ``frames`` view a per-dimension mean and
+    standard deviation over all frames of the training segments, derived exactly from their stored
+    per-segment means, standard deviations and lengths (no extra pass over the frames).
+
+    Parameters
+    ----------
+    cache : PercepianoCache
+        An opened cache with embeddings.
+    fold : int
+        Fold index into ``cache.folds``.
+    view : {"stats", "frames"}, default="stats"
+    batch_size : int, default=64
+    seed : int, default=0
+        Seeds shuffling and the inner split: the same seed gives the same batches.
+    inner_val_fraction : float, default=0.0
+        If > 0, a share of the fold's training rows (whole excerpts) is held out as an inner validation part for
+        early stopping and tuning; the fold's own val rows are never used for either.
+    standardize : bool, default=True
+    num_workers : int, default=0
+
+    Attributes
+    ----------
+    fit_rows_, inner_val_rows_, val_rows_ : ndarray of int64
+        Rows used for training, inner validation (may be empty) and the fold's validation (predicted).
+    mean_, scale_ : ndarray
+        Standardisation, shape ``(2 * D,)`` (stats) or ``(D,)`` (frames).
+    """
+
+    def __init__(
+        self,
+        cache: PercepianoCache,
+        fold: int,
+        view: View = "stats",
+        batch_size: int = 64,
+        seed: int = 0,
+        inner_val_fraction: float = 0.0,
+        standardize: bool = True,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+        if cache.store is None:
+            raise ValueError(f"{cache.directory}: the cache has no embeddings; probing needs muq_embeddings.pt or store/")
+        if not 0 <= fold < len(cache.folds):
+            raise ValueError(f"fold must be in [0, {len(cache.folds) - 1}], got {fold}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.cache = cache
+        self.fold = fold
+        self.view = view
+        self.batch_size = batch_size
+        self.seed = seed
+        self.inner_val_fraction = inner_val_fraction
+        self.standardize = standardize
+        self.num_workers = num_workers
+        self._prepared = False
+
+    def setup(self, stage: str | None = None) -> None:
+        """Split rows and fit the standardisation (idempotent)."""
+        if self._prepared:
+            return
+        train_rows, val_rows = self.cache.folds[self.fold]
+        if len(train_rows) == 0 or len(val_rows) == 0:
+            raise ValueError(f"{self.cache.directory}: fold {self.fold} has no train or no val rows after alignment "
+                             f"(train {len(train_rows)}, val {len(val_rows)}); see the alignment report")
+        if self.inner_val_fraction > 0:
+            groups = np.asarray(self.cache.excerpts)[train_rows]
+            self.fit_rows_, self.inner_val_rows_ = inner_split(train_rows, groups, self.inner_val_fraction, self.seed)
+        else:
+            self.fit_rows_, self.inner_val_rows_ = train_rows, np.empty(0, dtype=np.int64)
+        self.val_rows_ = val_rows
+        self.mean_, self.scale_ = self._fit_standardization(self.fit_rows_)
+        self._prepared = True
+
+    def _fit_standardization(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        stats = self.cache.stats_features()[rows].astype(np.float64)  # (n, 2D)
+        if not self.standardize:
+            width = stats.shape[1] if self.view == "stats" else stats.shape[1] // 2
+            return np.zeros(width), np.ones(width)
+        if self.view == "stats":
+            return stats.mean(axis=0), np.maximum(stats.std(axis=0), _MIN_SCALE)
+        dim = stats.shape[1] // 2
+        lengths = self.cache.store.lengths[self.cache.store_rows[rows]].astype(np.float64)[:, None]  # (n, 1)
+        means, stds = stats[:, :dim], stats[:, dim:]
+        pooled_mean = (lengths * means).sum(axis=0) / lengths.sum()
+        pooled_var = (lengths * (stds**2 + means**2)).sum(axis=0) / lengths.sum() - pooled_mean**2
+        return pooled_mean, np.maximum(np.sqrt(np.maximum(pooled_var, 0.0)), _MIN_SCALE)
+
+    def features(self, rows: np.ndarray) -> np.ndarray:
+        """Standardised stats-pooled features of ``rows``, shape ``(len(rows), 2 * D)``, float32 (stats view)."""
+        self.setup()
+        if self.view != "stats":
+            raise ValueError("features() serves the stats view; this module has view='frames'")
+        return ((self.cache.stats_features()[rows] - self.mean_) / self.scale_).astype(np.float32)
+
+    def targets(self, rows: np.ndarray) -> np.ndarray:
+        """Labels of ``rows``, shape ``(len(rows), 19)``, on [0, 1]."""
+        return self.cache.labels[rows]
+
+    def dataset(self, rows: np.ndarray) -> StatsDataset | FramesDataset:
+        """The dataset of this view over ``rows``."""
+        self.setup()
+        if self.view == "stats":
+            return StatsDataset(self.features(rows), self.targets(rows), rows)
+        return FramesDataset(
+            self.cache.store, self.cache.store_rows[rows], self.targets(rows), rows,
+            self.mean_ if self.standardize else None, self.scale_ if self.standardize else None,
+        )
+
+    def loader(self, rows: np.ndarray, shuffle: bool) -> DataLoader:
+        """A DataLoader over ``rows`` (length-bucketed and padded in the frames view)."""
+        dataset = self.dataset(rows)
+        if self.view == "stats":
+            generator = torch.Generator().manual_seed(self.seed)
+            return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=generator,
+                              num_workers=self.num_workers)
+        sampler = LengthBucketBatchSampler(dataset.lengths(), self.batch_size, self.seed, shuffle=shuffle)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_padded, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled batches of the training rows (inner validation excluded)."""
+        self.setup()
+        return self.loader(self.fit_rows_, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """The inner validation rows when carved, else the fold's val rows (then for monitoring curves only)."""
+        self.setup()
+        rows = self.inner_val_rows_ if len(self.inner_val_rows_) else self.val_rows_
+        return self.loader(rows, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The fold's val rows, unshuffled."""
+        self.setup()
+        return self.loader(self.val_rows_, shuffle=False)
