@@ -1,0 +1,98 @@
+"""FoldDataModule: views, train-only standardisation, determinism, inner split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from datamodules.batching import LengthBucketBatchSampler
+from datamodules.cache import PercepianoCache, open_cache
+from datamodules.fold_datamodule import FoldDataModule, inner_split
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> PercepianoCache:
+    root = tmp_path_factory.mktemp("cache")
+    rng = np.random.default_rng(1)
+    keys = [f"W_8bars_{player}_{segment}" for segment in range(12) for player in range(4)]
+    (root / "labels.json").write_text(json.dumps({key: rng.uniform(0, 1, 19).tolist() for key in keys}))
+    folds = [{"train": [k for k in keys if int(k.split("_")[-1]) % 3 != f], "val": [k for k in keys if int(k.split("_")[-1]) % 3 == f]}
+             for f in range(3)]
+    (root / "folds.json").write_text(json.dumps(folds))
+    frames = {key: torch.randn(int(rng.integers(2, 30)), 5) * (1 + index % 3) + index % 7 for index, key in enumerate(keys)}
+    torch.save(frames, root / "muq_embeddings.pt")
+    return open_cache(root)
+
+
+class TestFoldDataModule:
+    def test_stats_standardisation_uses_training_rows_only(self, cache: PercepianoCache) -> None:
+        module = FoldDataModule(cache, fold=1, view="stats")
+        module.setup()
+        train = cache.stats_features()[module.fit_rows_].astype(np.float64)
+        np.testing.assert_allclose(module.mean_, train.mean(0))
+        np.testing.assert_allclose(module.features(module.fit_rows_).mean(0), 0, atol=1e-5)
+        assert abs(module.features(module.val_rows_).mean()) > 1e-4
+
+    def test_frames_standardisation_equals_pooled_frames(self, cache: PercepianoCache) -> None:
+        module = FoldDataModule(cache, fold=0, view="frames")
+        module.setup()
+        frames = np.concatenate([cache.store.frames(cache.store_rows[row]) for row in module.fit_rows_]).astype(np.float64)
+        np.testing.assert_allclose(module.mean_, frames.mean(0), atol=1e-3)
+        np.testing.assert_allclose(module.scale_, frames.std(0), rtol=1e-3)
+
+    def test_padded_batches_mask_real_frames(self, cache: PercepianoCache) -> None:
+        module = FoldDataModule(cache, fold=0, view="frames", batch_size=5)
+        for batch in module.train_dataloader():
+            lengths = cache.store.lengths[cache.store_rows[batch.rows.numpy()]]
+            assert batch.mask.sum(1).tolist() == lengths.tolist()
+            assert torch.all(batch.frames[~batch.mask] == 0)
+            np.testing.assert_allclose(batch.targets.numpy(), cache.labels[batch.rows.numpy()], atol=1e-6)
+
+    @pytest.mark.parametrize("view", ["stats", "frames"])
+    def test_deterministic_given_seed(self, cache: PercepianoCache, view: str) -> None:
+        def rows_of(seed: int) -> list[list[int]]:
+            module = FoldDataModule(cache, fold=2, view=view, batch_size=7, seed=seed)
+            return [(batch[2] if view == "stats" else batch.rows).tolist() for batch in module.train_dataloader()]
+
+        assert rows_of(3) == rows_of(3)
+        assert rows_of(3) != rows_of(4)
+
+    def test_predict_covers_every_val_row_once(self, cache: PercepianoCache) -> None:
+        module = FoldDataModule(cache, fold=2, view="frames", batch_size=4)
+        module.setup()
+        rows = torch.cat([batch.rows for batch in module.predict_dataloader()]).numpy()
+        assert sorted(rows.tolist()) == sorted(module.val_rows_.tolist())
+
+    def test_inner_split_keeps_excerpts_whole_and_never_touches_val(self, cache: PercepianoCache) -> None:
+        module = FoldDataModule(cache, fold=0, inner_val_fraction=0.25, seed=5)
+        module.setup()
+        excerpts = np.asarray(cache.excerpts)
+        assert not set(excerpts[module.fit_rows_]) & set(excerpts[module.inner_val_rows_])
+        assert not set(module.inner_val_rows_) & set(module.val_rows_)
+        assert set(module.fit_rows_) | set(module.inner_val_rows_) == set(cache.folds[0][0])
+
+    @pytest.mark.parametrize(("kwargs", "match"), [
+        ({"view": "audio"}, "view must be one of"), ({"fold": 3}, "fold must be in \\[0, 2\\], got 3"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+    ])
+    def test_bad_settings(self, cache: PercepianoCache, kwargs: dict, match: str) -> None:
+        with pytest.raises(ValueError, match=match):
+            FoldDataModule(cache, **{"fold": 0, **kwargs})
+
+    def test_inner_split_needs_two_groups(self) -> None:
+        with pytest.raises(ValueError, match="at least 2 groups"):
+            inner_split(np.arange(3), np.array(["a", "a", "a"]), 0.5, 0)
+
+
+class TestLengthBucketBatchSampler:
+    def test_batches_partition_items_and_group_similar_lengths(self) -> None:
+        lengths = np.random.default_rng(0).integers(1, 500, 200)
+        sampler = LengthBucketBatchSampler(lengths, batch_size=8, seed=0)
+        batches = list(sampler)
+        assert sorted(i for batch in batches for i in batch) == list(range(200))
+        spread = np.mean([np.ptp(lengths[batch]) for batch in batches])
+        assert spread < 0.5 * np.ptp(lengths)
