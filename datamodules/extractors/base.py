@@ -42,11 +42,14 @@ class FrameExtractor(ABC):
         Frames per second of the output (25 for MuQ-compatible stores).
     version : int
         Bump when the features change for the same settings; part of :meth:`settings`.
+    input_suffixes : tuple of str
+        Lower-case file name endings the extractor reads (e.g. ``(".mid", ".midi")``), for :func:`input_files`.
     """
 
     name: ClassVar[str]
     frame_rate_hz: ClassVar[float]
     version: ClassVar[int] = 1
+    input_suffixes: ClassVar[tuple[str, ...]] = ()
 
     @property
     @abstractmethod
@@ -158,6 +161,35 @@ class ExtractionReport:
 
 
 ProgressCallback = Callable[[int, int, str], None]
+
+
+def input_files(directory: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """Map segment keys to the files of ``directory`` ending in ``suffixes`` (case-insensitive), sorted by key.
+
+    The key is the file stem with surrounding whitespace removed: PercePiano ships
+    ``" Schubert_D935_no.3_4bars_2_1.mid"`` with a leading space for key ``"Schubert_D935_no.3_4bars_2_1"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``directory`` is not a directory.
+    ValueError
+        If it holds no such files, or two files map to the same key (the message names both).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: input directory not found")
+    files: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix.lower() not in suffixes or not path.is_file():
+            continue
+        key = path.stem.strip()
+        if key in files:
+            raise ValueError(f"{directory}: files {files[key].name!r} and {path.name!r} both map to key {key!r}")
+        files[key] = path
+    if not files:
+        raise ValueError(f"{directory}: no input files (expected names ending in {' or '.join(suffixes)})")
+    return dict(sorted(files.items()))
 
 
 def extraction_source(extractor: FrameExtractor, files: Mapping[str, Path]) -> dict:

@@ -49,7 +49,9 @@ def load_external_extractors(group: str = ENTRY_POINT_GROUP) -> dict[str, tuple[
         source = f"entry point {entry_point.name} = {entry_point.value}"
         extractor_class = entry_point.load()
         if not (isinstance(extractor_class, type) and issubclass(extractor_class, FrameExtractor)):
-            raise TypeError(f"{source} (group {group!r}): loaded {extractor_class!r}, expected a FrameExtractor subclass")
+            raise TypeError(
+                f"{source} (group {group!r}): loaded {extractor_class!r}, expected a FrameExtractor subclass"
+            )
         name = getattr(extractor_class, "name", None)
         if not isinstance(name, str) or not name:
             raise TypeError(f"{source} (group {group!r}): class attribute name is {name!r}, expected a non-empty str")

@@ -1,0 +1,46 @@
+"""Tests of benchmarks/extract.py: building an extracted cache that open_cache accepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pretty_midi
+
+from benchmarks.extract import main
+from datamodules.cache import open_cache
+
+KEYS = ["w_4bars_1_1", "w_4bars_2_1", "w_4bars_1_2", "w_4bars_2_2"]
+
+
+def write_inputs(tmp_path: Path) -> tuple[Path, Path]:
+    midi_dir, labels_dir = tmp_path / "midi", tmp_path / "labels"
+    midi_dir.mkdir()
+    labels_dir.mkdir()
+    for index, key in enumerate(KEYS[:3] + ["unlabelled_4bars_1_1"]):
+        midi = pretty_midi.PrettyMIDI()
+        piano = pretty_midi.Instrument(program=0)
+        piano.notes = [pretty_midi.Note(velocity=80, pitch=60 + index, start=0.0, end=0.5 + index / 10)]
+        midi.instruments.append(piano)
+        midi.write(str(midi_dir / f"{' ' if index == 0 else ''}{key}.mid"))
+    labels = {key: [0.5] * 19 for key in KEYS}
+    folds = [{"train": KEYS[:2], "val": KEYS[2:]}, {"train": KEYS[2:], "val": KEYS[:2]}]
+    (labels_dir / "labels.json").write_text(json.dumps(labels))
+    (labels_dir / "folds.json").write_text(json.dumps(folds))
+    return midi_dir, labels_dir
+
+
+def test_builds_cache(tmp_path, capsys):
+    midi_dir, labels_dir = write_inputs(tmp_path)
+    out = tmp_path / "cache"
+    argv = ["midi", "--midi-dir", str(midi_dir), "--labels-dir", str(labels_dir), "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads((out / "extraction_report.json").read_text())
+    assert report["extraction"]["n_extracted"] == 4
+    assert report["labelled_without_input"] == ["w_4bars_2_2"]
+    assert report["inputs_without_labels"] == ["unlabelled_4bars_1_1"]
+    cache = open_cache(out)
+    assert cache.keys == tuple(KEYS[:3]) and cache.store.dim == 187
+    assert "labelled without input: 1 (w_4bars_2_2)" in capsys.readouterr().out
+    assert main([*argv, "--limit", "2"]) == 0
+    assert open_cache(out).store.keys == ("unlabelled_4bars_1_1", "w_4bars_1_1")
