@@ -279,46 +279,46 @@ def segment_moments(moments: MomentTable, min_continue_s: float = MIN_CONTINUE_S
     """
     if not (math.isfinite(min_continue_s) and min_continue_s >= 0):
         raise ValueError(f"min_continue_s={min_continue_s!r}, expected a finite number of seconds >= 0")
-    order = sorted(range(len(moments)), key=lambda i: (moments.video_ids[i], moments.stop_s[i], moments.line_numbers[i]))
-    stops, gaps, skipped, duplicates = [], [], [], []
     by_video: dict[str, list[int]] = {}
-    for index in order:
+    ids, stops, lines = moments.video_ids, moments.stop_s, moments.line_numbers
+    for index in sorted(range(len(moments)), key=lambda i: (ids[i], stops[i], lines[i])):
         by_video.setdefault(moments.video_ids[index], []).append(index)
+    rows, skipped, duplicates = [], [], []
     for video, indices in by_video.items():
-        first_with_key: dict[str, str] = {}
-        video_stops = []
-        for index in indices:
-            moment, start, end = moments.moment_ids[index], moments.playing_start_s[index], moments.playing_end_s[index]
-            skip = lambda reason, detail: skipped.append(SkippedCandidate(moment, video, "stop", reason, detail))  # noqa: E731
-            if math.isnan(start) or math.isnan(end):
-                skip("no_playing_window", f"playing_before_start={_show(start)}, playing_before_end={_show(end)}")
-            elif end == start:
-                skip("zero_length_window", f"playing window {start:.2f}-{end:.2f} s has zero length")
-            elif (key := segment_key(video, start, end)) in first_with_key:
-                duplicates.append((moment, first_with_key[key]))
-                skip("duplicate_window", f"window {key} already taken for moment {first_with_key[key]}")
-            else:
-                first_with_key[key] = moment
-                video_stops.append((key, video, moment, 1, start, end))
-        stops.extend(video_stops)
+        video_stops = _stop_candidates(moments, video, indices, skipped, duplicates)
+        rows.extend(video_stops)
         for here, after in zip(indices[:-1], indices[1:]):
             gap = _continue_candidate(moments, here, after, video_stops, min_continue_s)
-            if isinstance(gap, SkippedCandidate):
-                skipped.append(gap)
-            else:
-                gaps.append(gap)
-    rows = sorted(stops + gaps, key=lambda row: (row[1], row[4], row[5], -row[3]))
+            (skipped if isinstance(gap, SkippedCandidate) else rows).append(gap)
+    rows.sort(key=lambda row: (row[1], row[4], row[5], -row[3]))
+    column = lambda position, dtype: np.array([row[position] for row in rows], dtype=dtype)  # noqa: E731
     return MasterclassSegments(
-        keys=tuple(row[0] for row in rows),
-        video_ids=tuple(row[1] for row in rows),
-        moment_ids=tuple(row[2] for row in rows),
-        labels=np.array([row[3] for row in rows], dtype=np.int64),
-        start_s=np.array([row[4] for row in rows], dtype=np.float64),
-        end_s=np.array([row[5] for row in rows], dtype=np.float64),
-        skipped=tuple(skipped),
-        duplicate_windows=tuple(duplicates),
+        keys=tuple(row[0] for row in rows), video_ids=tuple(row[1] for row in rows),
+        moment_ids=tuple(row[2] for row in rows), labels=column(3, np.int64), start_s=column(4, np.float64),
+        end_s=column(5, np.float64), skipped=tuple(skipped), duplicate_windows=tuple(duplicates),
         min_continue_s=float(min_continue_s),
     )
+
+
+def _stop_candidates(moments: MomentTable, video: str, indices: list[int], skipped: list, duplicates: list) -> list:
+    """STOP rows ``(key, video, moment, 1, start, end)`` of one video; appends skips and duplicates."""
+    rows, first_with_key = [], {}
+    for index in indices:
+        moment, start, end = moments.moment_ids[index], moments.playing_start_s[index], moments.playing_end_s[index]
+        reason = None
+        if math.isnan(start) or math.isnan(end):
+            reason = ("no_playing_window", f"playing_before_start={_show(start)}, playing_before_end={_show(end)}")
+        elif end == start:
+            reason = ("zero_length_window", f"playing window {start:.2f}-{end:.2f} s has zero length")
+        elif (key := segment_key(video, start, end)) in first_with_key:
+            duplicates.append((moment, first_with_key[key]))
+            reason = ("duplicate_window", f"window {key} already taken for moment {first_with_key[key]}")
+        else:
+            first_with_key[key] = moment
+            rows.append((key, video, moment, 1, start, end))
+        if reason is not None:
+            skipped.append(SkippedCandidate(moment, video, "stop", *reason))
+    return rows
 
 
 def _continue_candidate(moments: MomentTable, here: int, after: int, video_stops: list, min_continue_s: float):
@@ -326,18 +326,18 @@ def _continue_candidate(moments: MomentTable, here: int, after: int, video_stops
     video, moment = moments.video_ids[here], moments.moment_ids[here]
     start, end = moments.feedback_end_s[here], moments.playing_start_s[after]
     skip = lambda reason, detail: SkippedCandidate(moment, video, "continue", reason, detail)  # noqa: E731
+    span = f"gap {_show(start)}-{_show(end)} s"
     if math.isnan(start):
         return skip("no_feedback_end", "feedback_end is absent")
     if math.isnan(end):
         return skip("next_has_no_playing_window", f"next moment {moments.moment_ids[after]} has no playing window")
-    gap = end - start
-    if gap < 0:
-        return skip("negative_gap", f"next playing window starts at {end:.2f} s, {-gap:.2f} s before feedback_end {start:.2f} s")
-    if gap < min_continue_s:
-        return skip("gap_below_min", f"gap {start:.2f}-{end:.2f} s lasts {gap:.2f} s < {min_continue_s} s")
+    if end < start:
+        return skip("negative_gap", f"{span}: next playing window starts {start - end:.2f} s before feedback_end")
+    if end - start < min_continue_s:
+        return skip("gap_below_min", f"{span} lasts {end - start:.2f} s < {min_continue_s} s")
     for key, _, stop_moment, _, stop_start, stop_end in video_stops:
         if min(end, stop_end) - max(start, stop_start) > 0:
-            return skip("overlaps_stop_window", f"gap {start:.2f}-{end:.2f} s overlaps STOP {key} of moment {stop_moment}")
+            return skip("overlaps_stop_window", f"{span} overlaps STOP {key} of moment {stop_moment}")
     return (segment_key(video, start, end), video, moment, 0, start, end)
 
 
