@@ -1,0 +1,84 @@
+"""The configuration of one suite run, and its fingerprint for resume and refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding", "downstream")
+DEFAULT_PROBES: tuple[str, ...] = ("ridge", "ridge_tuned", "attention", "attention_es", "mlp", "factor", "factor_leaky")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run's results.
+
+    Attributes
+    ----------
+    cache : Path or None
+        Cache directory (``labels.json``, ``folds.json``, embeddings); None builds the synthetic default.
+    out : Path
+        Output directory (``audit.json``, ``report.md``, ``figures/``, ``tensorboard/``, ``sections/``).
+    sections : tuple of str
+        Subset of :data:`SECTIONS`, run in that order.
+    probes : tuple of str
+        Prober plugin names.
+    seed : int
+    folds_file, ratings, moments, competition : Path or None
+        Overrides for inputs found in (or beside) the cache.
+    synthetic_scale : str
+        ``"default"`` or ``"real"`` (synthetic cache at the real dataset's scale).
+    n_permutations, n_bootstrap, n_parallel, n_stability : int
+        Resamples for the permutation test, bootstrap CIs, parallel analysis and the cluster bootstrap of the
+        factor count.
+    epochs_scale : float
+        Multiplies every Lightning prober's epoch count (1.0 = the original recipe).
+    accelerator : str
+        Lightning accelerator (``"auto"``: cuda, mps, else cpu).
+    """
+
+    cache: Path | None = None
+    out: Path = Path("runs/default")
+    sections: tuple[str, ...] = SECTIONS
+    probes: tuple[str, ...] = DEFAULT_PROBES
+    seed: int = 0
+    folds_file: Path | None = None
+    ratings: Path | None = None
+    moments: Path | None = None
+    competition: Path | None = None
+    synthetic_scale: str = "default"
+    n_permutations: int = 200
+    n_bootstrap: int = 1000
+    n_parallel: int = 1000
+    n_stability: int = 100
+    epochs_scale: float = 1.0
+    accelerator: str = "auto"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.sections if name not in SECTIONS]
+        if unknown:
+            raise ValueError(f"unknown sections {unknown}; expected names from {list(SECTIONS)}")
+        if self.synthetic_scale not in ("default", "real"):
+            raise ValueError(f"synthetic_scale must be 'default' or 'real', got {self.synthetic_scale!r}")
+        for name in ("n_permutations", "n_bootstrap", "n_parallel", "n_stability"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.epochs_scale <= 0:
+            raise ValueError(f"epochs_scale must be > 0, got {self.epochs_scale}")
+
+    def to_dict(self) -> dict:
+        """JSON form (paths as strings)."""
+        return {key: (str(value) if isinstance(value, Path) else value) for key, value in asdict(self).items()}
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the settings that change any unit's result.
+
+        Excluded: the output directory, the accelerator, and which sections and probers run (they choose units
+        of work, not how a unit computes), so a later run may add sections or probers to an output directory.
+        """
+        excluded = ("out", "accelerator", "sections", "probes")
+        payload = {key: value for key, value in self.to_dict().items() if key not in excluded}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()

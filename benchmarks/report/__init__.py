@@ -1,0 +1,78 @@
+"""``report.md``: the audit's consolidated results in the original notebook's order, every number with its protocol.
+
+Each renderer takes the ``audit.json`` payload and returns ``(one-line answer, markdown lines)`` or None when its
+section was not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.report.downstream import render_competition, render_stop_prediction
+from benchmarks.report.embedding import render_cca, render_residuals
+from benchmarks.report.labels import (
+    render_correlation,
+    render_distributions,
+    render_factors,
+    render_fold_integrity,
+    render_reliability,
+)
+from benchmarks.report.probing import render_probing
+from datamodules.jsonio import write_text_atomic
+
+Renderer = Callable[[dict], "tuple[str, list[str]] | None"]
+SECTIONS: tuple[tuple[str, Renderer], ...] = (
+    ("1. Correlation and redundancy", render_correlation),
+    ("2. How many factors", render_factors),
+    ("3. Label distributions", render_distributions),
+    ("4. Rater reliability and noise ceiling", render_reliability),
+    ("4b. Fold integrity", render_fold_integrity),
+    ("5. Probing: which dimensions are audible", render_probing),
+    ("6. Residuals", render_residuals),
+    ("7. Canonical correlations", render_cca),
+    ("8. Teacher STOP prediction", render_stop_prediction),
+    ("10. Competition placement", render_competition),
+)
+
+
+def section_answers(audit: dict) -> list[tuple[str, str]]:
+    """``(section title, one-line answer)`` for every section present in ``audit``."""
+    answers = []
+    for title, renderer in SECTIONS:
+        rendered = renderer(audit)
+        if rendered is not None:
+            answers.append((title, rendered[0]))
+    return answers
+
+
+def render_report(audit: dict, figures: list[str]) -> str:
+    """The whole markdown text."""
+    run = audit.get("run", {})
+    lines = ["# percepiano-bench audit report", ""]
+    lines += [f"- command: `{' '.join(run.get('command') or [])}`", f"- seed: {run.get('seed')}",
+              f"- revision: {run.get('git_revision')}", f"- configuration fingerprint: `{run.get('fingerprint')}`"]
+    alignment = run.get("alignment", {})
+    if alignment:
+        lines.append(f"- segments: {alignment.get('n_labelled')} labelled, {alignment.get('n_embedded')} embedded; "
+                     f"{alignment.get('n_labelled_without_embeddings', 0)} labelled without embeddings, "
+                     f"{alignment.get('n_embedded_without_labels', 0)} embedded without labels, "
+                     f"{alignment.get('n_labelled_in_no_fold', 0)} in no fold (held out, unused)")
+    lines.append("")
+    for title, renderer in SECTIONS:
+        rendered = renderer(audit)
+        if rendered is None:
+            continue
+        answer, body = rendered
+        lines += [f"## {title}", "", f"**{answer}**", "", *body, ""]
+    if figures:
+        lines += ["## Figures", ""] + [f"![{name}](figures/{name})" for name in figures] + [""]
+    return "\n".join(lines)
+
+
+def write_report(audit: dict, out_dir: Path) -> Path:
+    """Write ``report.md`` atomically beside ``audit.json``; returns its path."""
+    figures = sorted(path.name for path in (Path(out_dir) / "figures").glob("*.png"))
+    path = Path(out_dir) / "report.md"
+    write_text_atomic(path, render_report(audit, figures))
+    return path

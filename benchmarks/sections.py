@@ -1,0 +1,24 @@
+"""Which callbacks each section runs, and the probing fit that precedes them."""
+
+from __future__ import annotations
+
+from analyses.callbacks.base import AuditSectionCallback
+from analyses.callbacks.distributions import DistributionsCallback
+from analyses.callbacks.factor_structure import FactorStructureCallback
+from analyses.callbacks.fold_integrity import FoldIntegrityCallback
+from analyses.callbacks.label_correlation import LabelCorrelationCallback
+from analyses.callbacks.reliability import ReliabilityCallback
+from analyses.context import AuditContext
+from benchmarks.config import RunConfig
+
+
+def callbacks_for(section: str, config: RunConfig) -> list[AuditSectionCallback]:
+    """The post-fit callbacks of ``section``, in report order."""
+    if section == "labels":
+        return [LabelCorrelationCallback(), FactorStructureCallback(), DistributionsCallback(), ReliabilityCallback(),
+                FoldIntegrityCallback()]
+    return []
+
+
+def run_probing(context: AuditContext, config: RunConfig) -> None:
+    """Cross-validate every requested prober; out-of-fold predictions go to ``context.predictions``."""

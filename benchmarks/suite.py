@@ -1,0 +1,128 @@
+"""Run the suite: resolve the cache, fit the probers fold by fold, fire the post-fit audit callbacks, write results."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from analyses.callbacks.base import AuditSectionCallback
+from analyses.context import AuditContext
+from benchmarks.audit_trainer import run_audit_callbacks
+from benchmarks.config import RunConfig
+from benchmarks.output_guard import claim_output_directory
+from benchmarks.provenance import provenance
+from benchmarks.report import write_report
+from benchmarks.sections import callbacks_for, run_probing
+from datamodules.cache import FOLDS_FILE, LABELS_FILE, STORE_DIR, PercepianoCache, open_cache
+from datamodules.jsonio import write_json_atomic
+
+#: Optional inputs looked for inside the cache directory when no override is given.
+CACHE_INPUTS: dict[str, str] = {
+    "ratings": "total_2rounds.csv",
+    "moments": "all_moments.jsonl",
+    "competition": "recordings.jsonl",
+    "masterclass_embeddings": "masterclass_embeddings.pt",
+    "competition_embeddings": "competition_embeddings.pt",
+}
+#: ``audit.json`` keys in the original notebook's order, then the suite's own.
+ORIGINAL_KEYS: tuple[str, ...] = (
+    "correlation", "pca", "distributions", "ridge_probing", "attention_probing", "mlp_probing", "factor_probing",
+    "residuals", "cca", "stop_prediction", "competition_validation",
+)
+
+
+def run_suite(config: RunConfig, force: bool = False, command: list[str] | None = None) -> dict:
+    """Run every requested section and write ``audit.json``, ``report.md``, figures and TensorBoard logs.
+
+    Returns
+    -------
+    dict
+        The ``audit.json`` payload.
+    """
+    started = time.perf_counter()
+    claim_output_directory(config, force)
+    timings: dict[str, float] = {}
+    cache_dir = _resolve_cache_dir(config, timings)
+    needs_embeddings = any(section in config.sections for section in ("probing", "embedding", "downstream"))
+    tick = time.perf_counter()
+    cache = open_cache(cache_dir, config.folds_file, embeddings=needs_embeddings, store_dir=_store_dir(cache_dir, config))
+    timings["open_cache"] = time.perf_counter() - tick
+    _progress(f"cache {cache_dir}: {cache.n_segments} segments, {len(cache.folds)} folds"
+              + "".join(f"; {line}" for line in cache.alignment.summary_lines()))
+    context = AuditContext(
+        cache=cache, out_dir=Path(config.out), seed=config.seed, settings=config.to_dict(),
+        fingerprint=config.fingerprint(), inputs=_inputs(config, cache_dir),
+    )
+    if "probing" in config.sections:
+        tick = time.perf_counter()
+        run_probing(context, config)
+        timings["probing_fit"] = time.perf_counter() - tick
+    callbacks: list[AuditSectionCallback] = [cb for section in config.sections for cb in callbacks_for(section, config)]
+    tick = time.perf_counter()
+    run_audit_callbacks(context, callbacks, Path(config.out) / "tensorboard")
+    timings["post_fit_callbacks"] = time.perf_counter() - tick
+    timings["total"] = time.perf_counter() - started
+    audit = _assemble(context, config, cache, timings, command)
+    write_json_atomic(Path(config.out) / "audit.json", audit)
+    write_report(audit, Path(config.out))
+    return audit
+
+
+def _resolve_cache_dir(config: RunConfig, timings: dict[str, float]) -> Path:
+    if config.cache is not None:
+        return Path(config.cache)
+    from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
+
+    spec = SyntheticSpec.real_scale() if config.synthetic_scale == "real" else SyntheticSpec()
+    tick = time.perf_counter()
+    _progress(f"building (or reusing) the synthetic {config.synthetic_scale} cache")
+    directory = generate_synthetic_cache(Path(config.out) / f"synthetic_cache_{config.synthetic_scale}", spec, config.seed)
+    timings["synthetic_cache"] = time.perf_counter() - tick
+    return Path(directory)
+
+
+def _store_dir(cache_dir: Path, config: RunConfig) -> Path:
+    """The store goes beside the embeddings when that directory is writable, else into the output directory."""
+    return cache_dir / STORE_DIR if os.access(cache_dir, os.W_OK) else Path(config.out) / STORE_DIR
+
+
+def _inputs(config: RunConfig, cache_dir: Path) -> dict[str, object]:
+    inputs: dict[str, object] = {}
+    for name, filename in CACHE_INPUTS.items():
+        override = getattr(config, name, None)
+        candidate = Path(override) if override is not None else cache_dir / filename
+        if override is not None and not candidate.is_file():
+            raise FileNotFoundError(f"--{name.replace('_', '-')} {candidate}: file not found")
+        inputs[name] = candidate if candidate.is_file() else None
+    folds_files = sorted(cache_dir.glob("*folds*.json"))
+    if config.folds_file is not None and Path(config.folds_file) not in folds_files:
+        folds_files.insert(0, Path(config.folds_file))
+    inputs["folds_files"] = folds_files
+    inputs["cache_dir"] = cache_dir
+    return inputs
+
+
+def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, timings: dict, command: list[str] | None) -> dict:
+    cache_dir = Path(context.inputs["cache_dir"])
+    hashed = {
+        "labels": cache_dir / LABELS_FILE,
+        "folds": Path(config.folds_file) if config.folds_file else cache_dir / FOLDS_FILE,
+        **{name: context.inputs.get(name) for name in CACHE_INPUTS},
+    }
+    run_block = provenance(config.seed, hashed, timings)
+    run_block["command"] = command
+    run_block["config"] = config.to_dict()
+    run_block["fingerprint"] = config.fingerprint()
+    if cache.store is not None:
+        run_block["embeddings"] = {"store": str(cache.store.store_dir), "source": cache.store.manifest.get("source"),
+                                   "dim": cache.store.dim, "n_frames": int(cache.store.offsets[-1])}
+    run_block["alignment"] = cache.alignment.to_dict()
+    ordered = {key: context.results[key] for key in ORIGINAL_KEYS if key in context.results}
+    ordered.update({key: value for key, value in context.results.items() if key not in ordered})
+    return {**ordered, "run": run_block}
+
+
+def _progress(message: str) -> None:
+    print(f"[percepiano-bench] {message}", file=sys.stderr, flush=True)
