@@ -163,12 +163,14 @@ def open_cache(
 
 
 def _open_store(directory: Path, store_dir: Path | None) -> EmbeddingStore | None:
+    """Convert ``muq_embeddings.pt`` into ``store_dir`` (default ``directory/store``), or open a ready store."""
     target = Path(store_dir) if store_dir is not None else directory / STORE_DIR
     source = directory / EMBEDDINGS_FILE
     if source.is_file():
         return convert_embeddings(source, target)
-    if (target / MANIFEST_FILE).is_file():
-        return EmbeddingStore(target)
+    for candidate in (target, directory / STORE_DIR):
+        if (candidate / MANIFEST_FILE).is_file():
+            return EmbeddingStore(candidate)
     return None
 
 
