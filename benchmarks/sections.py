@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from analyses.callbacks.base import AuditSectionCallback
+from analyses.callbacks.cca import CCACallback
 from analyses.callbacks.distributions import DistributionsCallback
 from analyses.callbacks.factor_structure import FactorStructureCallback
 from analyses.callbacks.fold_integrity import FoldIntegrityCallback
 from analyses.callbacks.label_correlation import LabelCorrelationCallback
 from analyses.callbacks.reliability import ReliabilityCallback
+from analyses.callbacks.residuals import ResidualsCallback
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
 
@@ -17,6 +19,8 @@ def callbacks_for(section: str, config: RunConfig) -> list[AuditSectionCallback]
     if section == "labels":
         return [LabelCorrelationCallback(), FactorStructureCallback(), DistributionsCallback(), ReliabilityCallback(),
                 FoldIntegrityCallback()]
+    if section == "embedding":
+        return [ResidualsCallback(), CCACallback()]
     return []
 
 
