@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks.report.downstream import render_competition, render_stop_prediction
 from benchmarks.report.embedding import render_cca, render_residuals
+from benchmarks.report.html import write_html_report
 from benchmarks.report.labels import (
     render_correlation,
     render_distributions,
@@ -71,8 +72,10 @@ def render_report(audit: dict, figures: list[str]) -> str:
 
 
 def write_report(audit: dict, out_dir: Path) -> Path:
-    """Write ``report.md`` atomically beside ``audit.json``; returns its path."""
+    """Write ``report.md`` atomically beside ``audit.json``, then the self-contained ``report.html``; returns the
+    path of ``report.md``."""
     figures = sorted(path.name for path in (Path(out_dir) / "figures").glob("*.png"))
     path = Path(out_dir) / "report.md"
     write_text_atomic(path, render_report(audit, figures))
+    write_html_report(Path(out_dir))
     return path
