@@ -28,6 +28,11 @@ class RunConfig:
     seed : int
     folds_file, ratings, moments, competition : Path or None
         Overrides for inputs found in (or beside) the cache.
+    quality_predictions : Path or None
+        A user's predicted qualities (``{"dimensions": [...], "predictions": {id: [19]}}``) for the downstream
+        validations, instead of the suite's own fold ensemble.
+    quality_prober : str
+        The prober whose fold ensemble predicts downstream qualities (default ``ridge``).
     synthetic_scale : str
         ``"default"`` or ``"real"`` (synthetic cache at the real dataset's scale).
     n_permutations, n_bootstrap, n_parallel, n_stability : int
@@ -48,6 +53,8 @@ class RunConfig:
     ratings: Path | None = None
     moments: Path | None = None
     competition: Path | None = None
+    quality_predictions: Path | None = None
+    quality_prober: str = "ridge"
     synthetic_scale: str = "default"
     n_permutations: int = 200
     n_bootstrap: int = 1000

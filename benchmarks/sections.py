@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from analyses.callbacks.base import AuditSectionCallback
 from analyses.callbacks.cca import CCACallback
+from analyses.callbacks.competition import CompetitionCallback
 from analyses.callbacks.distributions import DistributionsCallback
 from analyses.callbacks.factor_structure import FactorStructureCallback
 from analyses.callbacks.fold_integrity import FoldIntegrityCallback
 from analyses.callbacks.label_correlation import LabelCorrelationCallback
 from analyses.callbacks.reliability import ReliabilityCallback
 from analyses.callbacks.residuals import ResidualsCallback
+from analyses.callbacks.stop_prediction import StopPredictionCallback
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
 
@@ -21,6 +23,8 @@ def callbacks_for(section: str, config: RunConfig) -> list[AuditSectionCallback]
                 FoldIntegrityCallback()]
     if section == "embedding":
         return [ResidualsCallback(), CCACallback()]
+    if section == "downstream":
+        return [StopPredictionCallback(), CompetitionCallback()]
     return []
 
 

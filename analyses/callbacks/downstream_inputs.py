@@ -1,0 +1,62 @@
+"""Where the downstream callbacks get quality scores: a user's predictions file or the suite's fold ensemble."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from analyses.context import AuditContext
+from datamodules.embeddings import convert_embeddings
+from datamodules.quality_predictions import load_quality_predictions
+from probes.ensemble import predict_keys
+
+DEFAULT_QUALITY_PROBER = "ridge"
+
+
+def quality_scores(
+    context: AuditContext, keys: list[str] | tuple[str, ...], embeddings_input: str
+) -> tuple[np.ndarray | None, np.ndarray, str]:
+    """Predicted 19-dimensional quality for ``keys``.
+
+    Parameters
+    ----------
+    context : AuditContext
+    keys : sequence of str
+        Segment ids (masterclass) or recording ids (competition).
+    embeddings_input : str
+        Name in ``context.inputs`` of the embeddings file keyed by those ids.
+
+    Returns
+    -------
+    quality : ndarray of shape (n_found, 19) or None
+        None when neither a predictions file nor embeddings exist.
+    found : ndarray of shape (len(keys),), bool
+    source : str
+        Where the scores came from (for the protocol), or why there are none.
+    """
+    predictions_file = context.settings.get("quality_predictions")
+    if predictions_file:
+        loaded = load_quality_predictions(Path(predictions_file))
+        found = np.array([key in loaded for key in keys], dtype=bool)
+        quality = np.array([loaded[key] for key in keys if key in loaded]).reshape(-1, 19)
+        return quality, found, f"user predictions file {predictions_file}"
+    path = context.inputs.get(embeddings_input)
+    if path is None or context.cache.store is None:
+        reason = f"no {embeddings_input.replace('_', ' ')} file" if path is None else "the cache has no embeddings"
+        return None, np.zeros(len(keys), dtype=bool), reason
+    store = convert_embeddings(Path(path), context.out_dir / "stores" / embeddings_input)
+    prober = context.settings.get("quality_prober") or DEFAULT_QUALITY_PROBER
+    quality, found = predict_keys(prober, context.cache, store, keys, seed=context.seed)
+    return quality, found, (f"{prober} prober fitted on each of the {len(context.cache.folds)} PercePiano folds, "
+                            f"predictions averaged over folds (ensemble), from {Path(path).name}")
+
+
+def stats_features(context: AuditContext, keys: list[str] | tuple[str, ...], embeddings_input: str) -> np.ndarray | None:
+    """Stats-pooled embeddings of the found ``keys`` (None without embeddings)."""
+    path = context.inputs.get(embeddings_input)
+    if path is None:
+        return None
+    store = convert_embeddings(Path(path), context.out_dir / "stores" / embeddings_input)
+    rows = [store.row(key) for key in keys if key in store]
+    return np.asarray(store.stats()[rows], dtype=np.float64)
