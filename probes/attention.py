@@ -1,0 +1,279 @@
+"""Attention-pooling probers on frame sequences: the original recipe and an early-stopped, tuned variant.
+
+A small scorer gives each frame a weight (masked softmax over the segment's real frames), the weighted sum of the
+frames is the segment's pooled ``(D,)`` vector, and a joint linear head predicts the 19 labels during training.
+After training, the head is set aside: a Ridge readout is fitted on the pooled features of the training rows and
+predicts the validation rows from theirs (the original notebook's two-stage recipe).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from sklearn.exceptions import NotFittedError
+from torch import nn
+
+from datamodules.dimensions import N_DIMENSIONS
+from probes.base import Prober
+from probes.best_weights import RestoreBestWeights
+from probes.ridge import RidgeProber, TunedRidgeProber, training_rows
+from probes.tensorboard import log_final
+from probes.training import RegressionModule, final_metrics, fit_module, map_batches, trained_device
+
+
+class AttentionPoolingModule(RegressionModule):
+    """Masked attention pooling over frames and a joint linear head.
+
+    Parameters
+    ----------
+    input_dim : int
+        Frame dimension D (1024 for MuQ).
+    n_outputs : int, default=19
+    hidden_dim : int, default=128
+        Width of the scorer ``Linear(D, hidden_dim) - tanh - Linear(hidden_dim, 1)``.
+    learning_rate, weight_decay : float, default=1e-3
+        Adam settings (``weight_decay`` is Adam's L2 term).
+    """
+
+    def __init__(
+        self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 128,
+        learning_rate: float = 1e-3, weight_decay: float = 1e-3,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.save_hyperparameters()
+        self.scorer = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 1))
+        self.head = nn.Linear(input_dim, n_outputs)
+        self._build_metrics()
+
+    def pool(self, frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attention-pool a padded batch.
+
+        Parameters
+        ----------
+        frames : Tensor of shape (batch, max_frames, D)
+            Values beyond each segment's length are ignored, whatever they hold.
+        mask : Tensor of shape (batch, max_frames), bool
+            True on real frames; every segment needs at least one.
+
+        Returns
+        -------
+        pooled : Tensor of shape (batch, D)
+        weights : Tensor of shape (batch, max_frames)
+            Sum to 1 over each segment's real frames and are exactly 0 on padding.
+        """
+        frames = frames.masked_fill(~mask.unsqueeze(-1), 0.0)  # (batch, max_frames, D): padding can never leak
+        scores = self.scorer(frames).squeeze(-1)  # (batch, max_frames)
+        scores = scores.masked_fill(~mask, float("-inf"))  # (batch, max_frames)
+        weights = torch.softmax(scores, dim=1)  # (batch, max_frames)
+        pooled = torch.einsum("bt,btd->bd", weights, frames)  # (batch, D)
+        return pooled, weights
+
+    def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Predictions of the joint head, shape ``(batch, n_outputs)``."""
+        pooled, _ = self.pool(frames, mask)  # (batch, D)
+        return self.head(pooled)  # (batch, n_outputs)
+
+
+class AttentionPoolingProber(Prober):
+    """Attention pooling trained with a joint head, then a Ridge readout on the pooled features (faithful).
+
+    Parameters
+    ----------
+    hidden_dim : int, default=128
+    learning_rate : float, default=1e-3
+    weight_decay : float, default=1e-3
+    max_epochs : int, default=50
+        No early stopping: all epochs run.
+    batch_size : int, default=32
+        Padded, masked, length-bucketed batches (see Notes).
+    ridge_alpha : float, default=1.0
+        Penalty of the readout (one multi-target Ridge solve).
+    seed : int, default=0
+        Seeds the initial weights (``torch.manual_seed`` inside ``fit``, global RNG restored afterwards).
+    accelerator : str, default="auto"
+        Lightning accelerator: cuda, then mps, else cpu.
+
+    Attributes
+    ----------
+    module_ : AttentionPoolingModule
+    readout_ : RidgeProber
+        Fitted on the pooled features ``(n_train, D)`` of the training part.
+    device_ : torch.device
+    n_outputs_ : int
+        19.
+
+    Notes
+    -----
+    The original notebook trained with batch size 1; padded batches with a mask compute, for each segment, exactly
+    what a batch of one does (padding gets ``-inf`` scores and zero weight; tested), but the optimiser takes one
+    step per batch instead of per segment, so the trajectories differ. Without an inner split the DataModule's
+    ``val_dataloader`` serves the fold's validation rows: ``val/loss`` is then a monitoring curve only and selects
+    nothing.
+    """
+
+    name = "attention"
+    view = "frames"
+    variant = "faithful"
+
+    def __init__(
+        self, hidden_dim: int = 128, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 50,
+        batch_size: int = 32, ridge_alpha: float = 1.0, seed: int = 0, accelerator: str = "auto",
+    ) -> None:  # fmt: skip
+        self.hidden_dim = hidden_dim
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.ridge_alpha = ridge_alpha
+        self.seed = seed
+        self.accelerator = accelerator
+
+    def datamodule_kwargs(self) -> dict[str, Any]:
+        """``view="frames"`` and this prober's ``batch_size``."""
+        return {"view": self.view, "batch_size": self.batch_size}
+
+    def fit(self, datamodule: Any, logger: Any = None, trainer_kwargs: dict | None = None) -> AttentionPoolingProber:
+        """Train the pooling module on ``fit_rows_``, then the Ridge readout on the whole training part."""
+        self._check_datamodule(datamodule)
+        self._validate()
+        module, trainer = fit_module(
+            self._builder(datamodule.cache.store.dim), datamodule, seed=self.seed, max_epochs=self.max_epochs,
+            accelerator=self.accelerator, logger=logger, callbacks=self._callbacks(datamodule),
+            trainer_kwargs=trainer_kwargs,
+        )  # fmt: skip
+        self.device_ = trained_device(trainer)
+        self.module_ = module.eval().to(self.device_)
+        self._after_training()
+        pooled, targets, _ = self.pooled_features(datamodule.loader(training_rows(datamodule), shuffle=False))
+        self.readout_ = self._readout().fit_arrays(pooled, targets)
+        self.n_outputs_ = self.readout_.n_outputs_
+        log_final(logger, self._logged_params(), {**final_metrics(trainer), **self._extra_metrics()})
+        return self
+
+    def pooled_features(self, loader: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pooled features ``(n_rows, D)``, targets ``(n_rows, 19)`` and rows ``(n_rows,)`` of a frames loader."""
+        if not hasattr(self, "module_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(datamodule) before predict")
+        return map_batches(lambda inputs: self.module_.pool(*inputs)[0], loader, self.device_)
+
+    def predict(self, loader: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Readout predictions ``(n_rows, 19)`` from the pooled features, and rows ``(n_rows,)``."""
+        self._check_fitted()
+        pooled, _, rows = self.pooled_features(loader)
+        return self.readout_.predict_arrays(pooled), rows
+
+    def _validate(self) -> None:
+        for name in ("hidden_dim", "max_epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+
+    def _builder(self, input_dim: int):
+        return lambda: AttentionPoolingModule(
+            input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=self.hidden_dim,
+            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+        )  # fmt: skip
+
+    def _callbacks(self, datamodule: Any) -> list:
+        return []
+
+    def _after_training(self) -> None:
+        """Hook between training and the readout fit (the early-stopping variant records its best epoch)."""
+
+    def _readout(self) -> RidgeProber:
+        return RidgeProber(alpha=self.ridge_alpha)
+
+    def _extra_metrics(self) -> dict[str, float]:
+        return {}
+
+    def _logged_params(self) -> dict[str, Any]:
+        return self.get_params()
+
+
+class AttentionEarlyStoppingProber(AttentionPoolingProber):
+    """Attention pooling with early stopping on an inner validation split and a GCV-tuned Ridge readout (tuned).
+
+    Parameters
+    ----------
+    hidden_dim, learning_rate, weight_decay, batch_size, seed, accelerator
+        As in :class:`AttentionPoolingProber`.
+    max_epochs : int, default=50
+        Upper bound; training stops after ``patience`` epochs without improvement of the inner ``val/loss``.
+    patience : int, default=10
+    inner_val_fraction : float, default=0.2
+        Share of the fold's training rows (whole excerpts) held out for early stopping; the DataModule must be
+        built with it (:meth:`datamodule_kwargs` says so). The fold's validation rows are never used.
+    ridge_alphas : sequence of float, optional
+        Readout grid for :class:`~probes.ridge.TunedRidgeProber` (GCV on the whole training part).
+
+    Attributes
+    ----------
+    best_epoch_ : int
+        Epoch whose weights were restored.
+    best_inner_val_loss_ : float
+    readout_ : TunedRidgeProber
+    module_, device_, n_outputs_
+        As in :class:`AttentionPoolingProber`.
+
+    Raises
+    ------
+    ValueError
+        In ``fit``, if the DataModule has no inner validation rows.
+    """
+
+    name = "attention_es"
+    variant = "tuned"
+
+    def __init__(
+        self, hidden_dim: int = 128, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 50,
+        batch_size: int = 32, patience: int = 10, inner_val_fraction: float = 0.2, ridge_alphas: Any = None,
+        seed: int = 0, accelerator: str = "auto",
+    ) -> None:  # fmt: skip
+        self.hidden_dim = hidden_dim
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.inner_val_fraction = inner_val_fraction
+        self.ridge_alphas = ridge_alphas
+        self.seed = seed
+        self.accelerator = accelerator
+
+    def datamodule_kwargs(self) -> dict[str, Any]:
+        """``view="frames"``, ``batch_size`` and ``inner_val_fraction``."""
+        return {**super().datamodule_kwargs(), "inner_val_fraction": self.inner_val_fraction}
+
+    def fold_outputs(self, datamodule: Any) -> dict[str, np.ndarray]:
+        """``{"best_epoch": (), "alpha": (19,)}``."""
+        self._check_fitted()
+        return {"best_epoch": np.asarray(self.best_epoch_), "alpha": self.readout_.alpha_}
+
+    def _callbacks(self, datamodule: Any) -> list:
+        if len(datamodule.inner_val_rows_) == 0:
+            raise ValueError(f"attention_es needs an inner validation split: build the FoldDataModule with "
+                             f"inner_val_fraction={self.inner_val_fraction} (got inner_val_fraction="
+                             f"{datamodule.inner_val_fraction})")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer)) or self.patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {self.patience!r}")
+        self._best = RestoreBestWeights(monitor="val/loss", mode="min")
+        return [EarlyStopping(monitor="val/loss", mode="min", patience=self.patience), self._best]
+
+    def _after_training(self) -> None:
+        self.best_epoch_, self.best_inner_val_loss_ = self._best.best_epoch, self._best.best_score
+
+    def _readout(self) -> TunedRidgeProber:
+        return TunedRidgeProber(alphas=self.ridge_alphas)
+
+    def _extra_metrics(self) -> dict[str, float]:
+        return {"hparams/best_epoch": self.best_epoch_, "hparams/best_inner_val_loss": self.best_inner_val_loss_}
+
+    def _logged_params(self) -> dict[str, Any]:
+        return {**self.get_params(), "alpha_median": float(np.median(self.readout_.alpha_))}

@@ -1,0 +1,153 @@
+"""One independent two-layer MLP per dimension on stats-pooled features, trained as one batched module."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from datamodules.dimensions import N_DIMENSIONS
+from probes.base import Prober
+from probes.tensorboard import log_final
+from probes.training import RegressionModule, final_metrics, fit_module, map_batches, trained_device
+
+
+class BatchedMLPModule(RegressionModule):
+    """``n_outputs`` independent MLPs ``(2 * D) -> hidden_dim -> 1`` (ReLU) evaluated with batched matrix products.
+
+    Parameters
+    ----------
+    input_dim : int
+        Feature width (``2 * D``: mean and std of each frame dimension).
+    n_outputs : int, default=19
+    hidden_dim : int, default=256
+    learning_rate, weight_decay : float, default=1e-3
+        Adam settings (``weight_decay`` is Adam's coupled L2 term, applied element-wise).
+
+    Attributes
+    ----------
+    weight1 : Parameter of shape (n_outputs, input_dim, hidden_dim)
+    bias1 : Parameter of shape (n_outputs, hidden_dim)
+    weight2 : Parameter of shape (n_outputs, hidden_dim, 1)
+    bias2 : Parameter of shape (n_outputs, 1)
+
+    Notes
+    -----
+    MLP ``k`` uses only slice ``k`` of each parameter, and the loss is the *sum* over outputs of each output's MSE,
+    so the gradient of slice ``k`` is the gradient MLP ``k`` would get alone. Adam's state is per element, so
+    training the batch equals training the MLPs one by one on the same batches (tested). Initialisation draws
+    each slice as ``nn.Linear`` does: uniform on ``+-1 / sqrt(fan_in)``.
+    """
+
+    def __init__(
+        self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 256,
+        learning_rate: float = 1e-3, weight_decay: float = 1e-3,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.save_hyperparameters()
+        self.weight1 = nn.Parameter(torch.empty(n_outputs, input_dim, hidden_dim))
+        self.bias1 = nn.Parameter(torch.empty(n_outputs, hidden_dim))
+        self.weight2 = nn.Parameter(torch.empty(n_outputs, hidden_dim, 1))
+        self.bias2 = nn.Parameter(torch.empty(n_outputs, 1))
+        self.reset_parameters()
+        self._build_metrics()
+
+    def reset_parameters(self) -> None:
+        """Uniform on ``+-1 / sqrt(fan_in)`` per layer, as ``nn.Linear``'s default."""
+        for weight, bias, fan_in in ((self.weight1, self.bias1, self.hparams.input_dim),
+                                     (self.weight2, self.bias2, self.hparams.hidden_dim)):
+            bound = 1.0 / math.sqrt(fan_in)
+            nn.init.uniform_(weight, -bound, bound)
+            nn.init.uniform_(bias, -bound, bound)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Predictions ``(batch, n_outputs)`` for ``features`` of shape ``(batch, input_dim)``."""
+        hidden = torch.einsum("bi,kih->kbh", features, self.weight1) + self.bias1.unsqueeze(1)  # (k, batch, hidden)
+        hidden = torch.relu(hidden)  # (k, batch, hidden)
+        outputs = torch.baddbmm(self.bias2.unsqueeze(1), hidden, self.weight2)  # (k, batch, 1)
+        return outputs.squeeze(-1).transpose(0, 1).contiguous()  # (batch, k)
+
+    def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Sum over outputs of each output's mean squared error (keeps the MLPs' gradients independent)."""
+        return ((predictions - targets) ** 2).mean(dim=0).sum()
+
+
+class MLPProber(Prober):
+    """Per-dimension two-layer MLPs on standardised stats-pooled features (faithful).
+
+    Parameters
+    ----------
+    hidden_dim : int, default=256
+    learning_rate : float, default=1e-3
+    weight_decay : float, default=1e-3
+    max_epochs : int, default=80
+        No early stopping.
+    batch_size : int, default=64
+    seed : int, default=0
+        Seeds the initial weights (``torch.manual_seed`` inside ``fit``; global RNG restored afterwards).
+    accelerator : str, default="auto"
+
+    Attributes
+    ----------
+    module_ : BatchedMLPModule
+    device_ : torch.device
+    n_outputs_ : int
+        19.
+
+    Notes
+    -----
+    The logged ``train/loss`` is the sum of the 19 per-dimension MSEs (``train/mse`` is their mean). Without an
+    inner split, ``val/*`` curves are measured on the fold's validation rows for monitoring only.
+    """
+
+    name = "mlp"
+    view = "stats"
+    variant = "faithful"
+
+    def __init__(
+        self, hidden_dim: int = 256, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 80,
+        batch_size: int = 64, seed: int = 0, accelerator: str = "auto",
+    ) -> None:  # fmt: skip
+        self.hidden_dim = hidden_dim
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.seed = seed
+        self.accelerator = accelerator
+
+    def datamodule_kwargs(self) -> dict[str, Any]:
+        """``view="stats"`` and this prober's ``batch_size``."""
+        return {"view": self.view, "batch_size": self.batch_size}
+
+    def fit(self, datamodule: Any, logger: Any = None, trainer_kwargs: dict | None = None) -> MLPProber:
+        """Train the 19 MLPs on ``fit_rows_`` of the fold."""
+        self._check_datamodule(datamodule)
+        for name in ("hidden_dim", "max_epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not self.learning_rate > 0 or not self.weight_decay >= 0:
+            raise ValueError(f"learning_rate must be > 0 and weight_decay >= 0, got {self.learning_rate!r}, "
+                             f"{self.weight_decay!r}")
+        input_dim = datamodule.features(datamodule.fit_rows_[:1]).shape[1]
+        module, trainer = fit_module(
+            lambda: BatchedMLPModule(input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=self.hidden_dim,
+                                     learning_rate=self.learning_rate, weight_decay=self.weight_decay),
+            datamodule, seed=self.seed, max_epochs=self.max_epochs, accelerator=self.accelerator, logger=logger,
+            trainer_kwargs=trainer_kwargs,
+        )  # fmt: skip
+        self.device_ = trained_device(trainer)
+        self.module_ = module.eval().to(self.device_)
+        self.n_outputs_ = N_DIMENSIONS
+        log_final(logger, self.get_params(), final_metrics(trainer))
+        return self
+
+    def predict(self, loader: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions ``(n_rows, 19)`` and rows ``(n_rows,)`` for a ``stats``-view loader."""
+        self._check_fitted()
+        predictions, _, rows = map_batches(self.module_, loader, self.device_)
+        return predictions, rows

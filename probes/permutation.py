@@ -1,0 +1,168 @@
+"""Null distribution of a prober's pooled out-of-fold R2 under permuted labels (for the permutation test).
+
+Labels are permuted by :func:`analyses.permutation.permute_within_groups` (whole excerpt blocks by default), the
+prober is refitted on every fold for every permutation, and the pooled out-of-fold R2 of each permutation is one
+draw of the null. :func:`analyses.permutation.permutation_test_r2` turns it into p-values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analyses.permutation import permute_within_groups, pooled_r2_many
+from datamodules.cache import PercepianoCache
+from datamodules.dimensions import N_DIMENSIONS
+from datamodules.fold_datamodule import FoldDataModule
+from probes.cross_validation import build_prober, cross_validate
+from probes.ridge import training_rows
+
+
+@dataclass(frozen=True)
+class PermutationNullResult:
+    """Pooled out-of-fold R2 of a prober refitted on permuted labels.
+
+    Attributes
+    ----------
+    null_distribution : ndarray of shape (n_resamples, 19)
+        Pooled R2 per permutation and dimension, against the permuted labels.
+    n_resamples : int
+    prober, variant : str
+    seed : int
+        Seeds the permutations (one Generator through all of them) and every refit.
+    scheme : str
+        Permutation scheme of :func:`analyses.permutation.permute_within_groups`.
+    stacked_solve : bool
+        True when all permutations were solved at once as extra Ridge targets (one factorisation per fold).
+    n_rows : int
+        Rows with an out-of-fold prediction (the rows the R2 pools).
+    protocol : str
+    """
+
+    null_distribution: np.ndarray
+    n_resamples: int
+    prober: str
+    variant: str
+    seed: int
+    scheme: str
+    stacked_solve: bool
+    n_rows: int
+    protocol: str
+
+    def to_dict(self) -> dict:
+        """JSON form (the null distribution as nested lists)."""
+        payload = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        payload["null_distribution"] = self.null_distribution.tolist()
+        return payload
+
+
+def permuted_label_sets(
+    cache: PercepianoCache, n_permutations: int, seed: int, scheme: str = "excerpt_blocks",
+    groups: Sequence | None = None, strata: Sequence | None = None,
+) -> np.ndarray:  # fmt: skip
+    """``n_permutations`` permuted copies of ``cache.labels``, shape ``(n_permutations, n_segments, 19)``.
+
+    One ``numpy.random.default_rng(seed)`` is passed through all permutations; ``groups`` defaults to the
+    cache's excerpts.
+    """
+    rng = np.random.default_rng(seed)
+    groups = cache.excerpts if groups is None else groups
+    return np.stack([permute_within_groups(cache.labels, groups, rng, scheme=scheme, strata=strata)
+                     for _ in range(n_permutations)])  # fmt: skip
+
+
+def permutation_null(
+    prober: str | Callable[..., Any],
+    cache: PercepianoCache,
+    n_permutations: int,
+    seed: int,
+    *,
+    scheme: str = "excerpt_blocks",
+    groups: Sequence | None = None,
+    strata: Sequence | None = None,
+    folds: Sequence[int] | None = None,
+    trainer_kwargs: dict | None = None,
+    **kwargs: Any,
+) -> PermutationNullResult:
+    """Refit ``prober`` on ``n_permutations`` permuted label sets over the folds; return the null pooled R2.
+
+    Parameters
+    ----------
+    prober : str or callable
+        Registry name, class or factory (as for :func:`~probes.cross_validation.cross_validate`).
+    cache : PercepianoCache
+    n_permutations : int
+        At least 1.
+    seed : int
+    scheme, groups, strata
+        Passed to :func:`analyses.permutation.permute_within_groups` (``groups`` default: excerpts).
+    folds : sequence of int, optional
+        Folds to run (default all); the R2 pools their validation rows.
+    trainer_kwargs : dict, optional
+    **kwargs
+        Prober hyper-parameters.
+
+    Returns
+    -------
+    PermutationNullResult
+
+    Raises
+    ------
+    ValueError
+        If ``n_permutations < 1``.
+
+    Notes
+    -----
+    Ridge probers (those with ``fit_arrays``/``predict_arrays``, ``stats`` view) take the fast path: per fold, the
+    ``n_permutations`` permuted label matrices are stacked as ``19 * n_permutations`` targets of one multi-target
+    solve, so the features are factorised once per fold, not once per permutation (``ridge_tuned`` also chooses
+    one GCV alpha per stacked target, exactly as separate fits would). Other probers refit per permutation.
+    """
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 1:
+        raise ValueError(f"n_permutations must be a positive integer, got {n_permutations!r}")
+    permuted = permuted_label_sets(cache, int(n_permutations), seed, scheme, groups, strata)  # (n_perm, n, 19)
+    template = build_prober(prober, seed, **kwargs)
+    stacked = template.view == "stats" and hasattr(template, "fit_arrays") and hasattr(template, "predict_arrays")
+    if stacked:
+        null_predictions, rows = _stacked_ridge(prober, cache, permuted, seed, folds, kwargs)
+    else:
+        null_predictions, rows = _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs, kwargs)
+    null = pooled_r2_many(permuted[:, rows], null_predictions[:, rows])
+    return PermutationNullResult(
+        null_distribution=null, n_resamples=int(n_permutations), prober=template.name, variant=template.variant,
+        seed=seed, scheme=scheme, stacked_solve=stacked, n_rows=int(rows.size),
+        protocol=(f"{template.name} refitted on every fold for each of {n_permutations} label permutations "
+                  f"(scheme {scheme}, seed {seed}); pooled out-of-fold R2 against the permuted labels"),
+    )  # fmt: skip
+
+
+def _stacked_ridge(prober, cache, permuted, seed, folds, kwargs) -> tuple[np.ndarray, np.ndarray]:
+    n_permutations = permuted.shape[0]
+    predictions = np.full(permuted.shape, np.nan)
+    all_rows = []
+    for fold in range(len(cache.folds)) if folds is None else folds:
+        model = build_prober(prober, seed, **kwargs)
+        datamodule = FoldDataModule(cache, fold, seed=seed, **model.datamodule_kwargs())
+        train, val = training_rows(datamodule), datamodule.val_rows_
+        targets = permuted[:, train].transpose(1, 0, 2).reshape(len(train), n_permutations * N_DIMENSIONS)
+        model.fit_arrays(datamodule.features(train), targets)  # one solve for all permutations
+        stacked = model.predict_arrays(datamodule.features(val))  # (n_val, n_perm * 19)
+        predictions[:, val] = stacked.reshape(len(val), n_permutations, N_DIMENSIONS).transpose(1, 0, 2)
+        all_rows.append(val)
+    return predictions, np.sort(np.concatenate(all_rows))
+
+
+def _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs, kwargs) -> tuple[np.ndarray, np.ndarray]:
+    predictions = np.full(permuted.shape, np.nan)
+    rows = None
+    for index, labels in enumerate(permuted):
+        null_cache = dataclasses.replace(cache, labels=labels)
+        result = cross_validate(prober, null_cache, None, seed=seed, folds=folds, trainer_kwargs=trainer_kwargs,
+                                **kwargs)  # fmt: skip
+        predictions[index] = result.predictions
+        rows = np.flatnonzero(result.fold_of_row >= 0)
+    return predictions, rows

@@ -1,0 +1,144 @@
+"""Shared Lightning pieces of the trained probers: a regression module base, a seeded fit, batched inference."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torchmetrics import MeanSquaredError, MetricCollection, R2Score
+
+from probes.base import unpack_batch
+
+STAGES: tuple[str, ...] = ("train", "val")
+
+
+class RegressionModule(L.LightningModule):
+    """Base of the probers' LightningModules: one ``_common_step`` for every stage, metrics cloned per split.
+
+    Subclasses call ``save_hyperparameters()`` first, build their layers, call :meth:`_build_metrics`, and
+    implement ``forward(inputs)`` (inputs as given by :func:`probes.base.unpack_batch`) and :meth:`loss`.
+    Logged per epoch: ``{stage}/loss`` and ``{stage}/mse``, ``{stage}/r2`` (mean over outputs).
+    """
+
+    def _build_metrics(self) -> None:
+        metrics = MetricCollection({"mse": MeanSquaredError(), "r2": R2Score(multioutput="uniform_average")})
+        for stage in STAGES:
+            setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+
+    def forward_inputs(self, inputs: Any) -> torch.Tensor:
+        """``forward`` on the inputs of :func:`~probes.base.unpack_batch` (a tensor, or ``(frames, mask)``)."""
+        return self(*inputs) if isinstance(inputs, tuple) else self(inputs)
+
+    def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean squared error over the batch and all outputs."""
+        return torch.nn.functional.mse_loss(predictions, targets)
+
+    def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
+        inputs, targets, _ = unpack_batch(batch)
+        predictions = self.forward_inputs(inputs)  # (batch, n_outputs)
+        loss = self.loss(predictions, targets)
+        batch_size = targets.shape[0]
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=batch_size)
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(preds=predictions.detach().contiguous(), target=targets)
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
+        return loss
+
+    def training_step(self, batch: Any, batch_index: int) -> torch.Tensor:
+        return self._common_step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_index: int) -> torch.Tensor:
+        return self._common_step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay
+        )
+
+
+def fit_module(
+    build: Callable[[], L.LightningModule],
+    datamodule: L.LightningDataModule,
+    *,
+    seed: int,
+    max_epochs: int,
+    accelerator: str,
+    logger: Any = None,
+    callbacks: Sequence[L.Callback] = (),
+    trainer_kwargs: dict | None = None,
+) -> tuple[L.LightningModule, L.Trainer]:
+    """Build a module under ``torch.manual_seed(seed)`` and train it on ``datamodule``.
+
+    The global torch RNG is forked, so seeding here does not disturb the caller's random state (explicit seeding;
+    ``seed_everything`` is left to ``benchmarks/``). Data order is seeded by the DataModule's own ``seed``.
+
+    Parameters
+    ----------
+    build : callable
+        Returns a fresh LightningModule (called after seeding: its initial weights depend on ``seed`` only).
+    datamodule : FoldDataModule
+    seed, max_epochs : int
+    accelerator : str
+        Lightning accelerator, ``"auto"`` picks cuda, then mps, else cpu.
+    logger : Logger, optional
+    callbacks : sequence of Callback
+    trainer_kwargs : dict, optional
+        Overrides of the defaults (``enable_checkpointing=False``, no progress bar, no sanity validation).
+    """
+    options = {
+        "max_epochs": max_epochs, "accelerator": accelerator, "devices": 1, "logger": logger if logger else False,
+        "callbacks": list(callbacks), "enable_checkpointing": False, "enable_progress_bar": False,
+        "enable_model_summary": False, "num_sanity_val_steps": 0, "log_every_n_steps": 1,
+    }  # fmt: skip
+    options.update(trainer_kwargs or {})
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+        warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
+        torch.manual_seed(seed)
+        module = build()
+        trainer = L.Trainer(**options)
+        trainer.fit(module, datamodule=datamodule)
+    return module, trainer
+
+
+def final_metrics(trainer: L.Trainer, names: Iterable[str] = ("train/loss", "val/loss")) -> dict[str, float]:
+    """Last epoch values of ``names`` from ``trainer.callback_metrics``, as ``{"hparams/<stage>_<metric>": value}``."""
+    metrics = {}
+    for name in names:
+        if name in trainer.callback_metrics:
+            metrics["hparams/" + name.replace("/", "_")] = float(trainer.callback_metrics[name])
+    return metrics
+
+
+@torch.no_grad()
+def map_batches(
+    function: Callable[[Any], torch.Tensor], loader: Iterable, device: torch.device
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply ``function(inputs)`` to every batch on ``device``.
+
+    Returns
+    -------
+    outputs : ndarray of shape (n_rows, ...), float64
+    targets : ndarray of shape (n_rows, 19), float64
+    rows : ndarray of shape (n_rows,), int64
+    """
+    outputs, targets, rows = [], [], []
+    for batch in loader:
+        inputs, batch_targets, batch_rows = unpack_batch(batch)
+        inputs = tuple(part.to(device) for part in inputs) if isinstance(inputs, tuple) else inputs.to(device)
+        outputs.append(function(inputs).cpu().double().numpy())  # float64 on the host (mps has none)
+        targets.append(batch_targets.double().numpy())
+        rows.append(batch_rows.numpy().astype(np.int64))
+    if not rows:
+        raise ValueError("the loader yielded no batches; expected at least one row")
+    return np.concatenate(outputs), np.concatenate(targets), np.concatenate(rows)
+
+
+def trained_device(trainer: L.Trainer) -> torch.device:
+    """The device the trainer used (inference after ``fit`` runs there)."""
+    return trainer.strategy.root_device
