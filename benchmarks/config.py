@@ -32,7 +32,8 @@ class RunConfig:
         A user's predicted qualities (``{"dimensions": [...], "predictions": {id: [19]}}``) for the downstream
         validations, instead of the suite's own fold ensemble.
     quality_prober : str
-        The prober whose fold ensemble predicts downstream qualities (default ``ridge``).
+        The prober whose fold ensemble predicts downstream qualities (default ``ridge_tuned``: alpha chosen inside
+        each training fold; the faithful alpha = 1 overfits 2 x D features).
     synthetic_scale : str
         ``"default"`` or ``"real"`` (synthetic cache at the real dataset's scale).
     n_permutations, n_bootstrap, n_parallel, n_stability : int
@@ -54,7 +55,7 @@ class RunConfig:
     moments: Path | None = None
     competition: Path | None = None
     quality_predictions: Path | None = None
-    quality_prober: str = "ridge"
+    quality_prober: str = "ridge_tuned"
     synthetic_scale: str = "default"
     n_permutations: int = 200
     n_bootstrap: int = 1000

@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--competition", type=Path, help="competition recordings JSONL (recordings.jsonl format)")
     parser.add_argument("--quality-predictions", type=Path,
                         help="your own predicted qualities for the downstream sections (JSON; see README)")
-    parser.add_argument("--quality-prober", default="ridge",
+    parser.add_argument("--quality-prober", default="ridge_tuned",
                         help="prober whose fold ensemble predicts downstream qualities (default: %(default)s)")
     parser.add_argument("--scale", dest="synthetic_scale", choices=("default", "real"), default="default",
                         help="size of the synthetic cache when --cache is not given")

@@ -9,10 +9,10 @@ from analyses.callbacks.distributions import DistributionsCallback
 from analyses.callbacks.factor_structure import FactorStructureCallback
 from analyses.callbacks.fold_integrity import FoldIntegrityCallback
 from analyses.callbacks.label_correlation import LabelCorrelationCallback
+from analyses.callbacks.probing import ProbingCallback
 from analyses.callbacks.reliability import ReliabilityCallback
 from analyses.callbacks.residuals import ResidualsCallback
 from analyses.callbacks.stop_prediction import StopPredictionCallback
-from analyses.context import AuditContext
 from benchmarks.config import RunConfig
 
 
@@ -21,12 +21,10 @@ def callbacks_for(section: str, config: RunConfig) -> list[AuditSectionCallback]
     if section == "labels":
         return [LabelCorrelationCallback(), FactorStructureCallback(), DistributionsCallback(), ReliabilityCallback(),
                 FoldIntegrityCallback()]
+    if section == "probing":
+        return [ProbingCallback()]
     if section == "embedding":
         return [ResidualsCallback(), CCACallback()]
     if section == "downstream":
         return [StopPredictionCallback(), CompetitionCallback()]
     return []
-
-
-def run_probing(context: AuditContext, config: RunConfig) -> None:
-    """Cross-validate every requested prober; out-of-fold predictions go to ``context.predictions``."""

@@ -14,7 +14,8 @@ from benchmarks.config import RunConfig
 from benchmarks.output_guard import claim_output_directory
 from benchmarks.provenance import provenance
 from benchmarks.report import write_report
-from benchmarks.sections import callbacks_for, run_probing
+from benchmarks.probing import run_probing
+from benchmarks.sections import callbacks_for
 from datamodules.cache import FOLDS_FILE, LABELS_FILE, STORE_DIR, PercepianoCache, open_cache
 from datamodules.jsonio import write_json_atomic
 

@@ -52,20 +52,30 @@ class AuditSectionCallback(Callback):
             raise RuntimeError(f"{type(self).__name__} needs a datamodule with an AuditContext as `.context`")
         self.run(context, getattr(trainer.logger, "experiment", None))
 
+    def section_keys(self, context: AuditContext) -> tuple[str, ...]:
+        """The ``audit.json`` keys this callback fills in this run (default: :attr:`sections`)."""
+        return self.sections
+
+    def fingerprint(self, context: AuditContext) -> str:
+        """What a stored section must have been computed with to be reused (default: the run's fingerprint)."""
+        return context.fingerprint
+
     def run(self, context: AuditContext, writer: Any = None) -> None:
         """Load the sections if already computed with this configuration, else compute and write them."""
-        stored = {key: _load_section(context, key) for key in self.sections}
-        if self.sections and all(value is not None for value in stored.values()):
+        fingerprint = self.fingerprint(context)
+        keys = self.section_keys(context)
+        stored = {key: _load_section(context, key, fingerprint) for key in keys}
+        if keys and all(value is not None for value in stored.values()):
             context.results.update(stored)
-            self.resumed.extend(self.sections)
-            _progress(f"{', '.join(self.sections)}: resumed from {context.sections_dir}")
+            self.resumed.extend(keys)
+            _progress(f"{', '.join(keys)}: resumed from {context.sections_dir}")
             return
         started = time.perf_counter()
         results, figures = self.compute(context)
         for name, figure in figures.items():
             _save_figure(context.figures_dir, name, figure, writer)
         for key, value in results.items():
-            write_json_atomic(context.sections_dir / f"{key}.json", {"fingerprint": context.fingerprint, "result": value})
+            write_json_atomic(context.sections_dir / f"{key}.json", {"fingerprint": fingerprint, "result": value})
             context.results[key] = value
             self.completed.append(key)
         _progress(f"{', '.join(results)}: done in {time.perf_counter() - started:.1f} s")
@@ -78,12 +88,12 @@ class AuditSectionCallback(Callback):
         self.resumed = list(state_dict.get("resumed", []))
 
 
-def _load_section(context: AuditContext, key: str) -> Any:
+def _load_section(context: AuditContext, key: str, fingerprint: str) -> Any:
     path = context.sections_dir / f"{key}.json"
     if not path.is_file():
         return None
     stored = read_json(path)
-    if not isinstance(stored, dict) or stored.get("fingerprint") != context.fingerprint:
+    if not isinstance(stored, dict) or stored.get("fingerprint") != fingerprint:
         return None
     return stored.get("result")
 

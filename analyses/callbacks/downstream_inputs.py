@@ -11,7 +11,7 @@ from datamodules.embeddings import convert_embeddings
 from datamodules.quality_predictions import load_quality_predictions
 from probes.ensemble import predict_keys
 
-DEFAULT_QUALITY_PROBER = "ridge"
+DEFAULT_QUALITY_PROBER = "ridge_tuned"
 
 
 def quality_scores(

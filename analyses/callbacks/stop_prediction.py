@@ -51,7 +51,7 @@ class StopPredictionCallback(AuditSectionCallback):
 def _probe_r2(context: AuditContext) -> np.ndarray:
     """Pooled out-of-fold R2 per dimension of the quality prober, from the probing section."""
     comparison = context.results.get("probing_comparison", {})
-    prober = context.settings.get("quality_prober") or "ridge"
+    prober = context.settings.get("quality_prober") or "ridge_tuned"
     scores = comparison.get("probers", {}).get(prober)
     if scores is None:
         raise RuntimeError(f"stop_prediction needs the probing section's scores of the {prober!r} prober "

@@ -2,9 +2,67 @@
 
 from __future__ import annotations
 
+from benchmarks.report.format import interval, table
+from datamodules.dimensions import DIMENSIONS
+
 
 def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
     result = audit.get("probing_comparison")
     if result is None:
         return None
-    return result.get("answer", ""), result.get("markdown", [])
+    probers, baselines = result["probers"], result["baselines"]
+    primary = result["primary_prober"]
+    audible = result["audible_dimensions"]
+    answer = (f"{len(audible)} of 19 dimensions audible ({', '.join(audible) or 'none'}) by the "
+              f"{primary} permutation test (BH, FDR 0.05)" if primary else "no permutation test was run")
+    mean_r2 = {name: _mean(entry["r2_pooled"]) for name, entry in probers.items()}
+    answer += "; mean pooled R2 " + ", ".join(f"{name} {value:.3f}" for name, value in mean_r2.items())
+    body = [f"Protocol: out-of-fold predictions over {result['n_folds']} folds (grouped by excerpt); R2 pooled over "
+            f"all out-of-fold rows is the main number, the mean of per-fold R2 is given beside it (the original "
+            f"notebook mixed the two); 95% CIs from {result['n_bootstrap']} bootstrap resamples of whole excerpts; "
+            f"p-values from {result['n_permutations']} refits on labels permuted in excerpt blocks, BH-corrected "
+            f"over dimensions; seed {result['seed']}. Variants: `ridge`, `attention`, `mlp` are the original "
+            f"recipes (faithful); `ridge_tuned`, `attention_es` tune or stop early inside the training part only; "
+            f"`factor` fits the label PCA in each training fold, `factor_leaky` on all labels (the original's leak).",
+            ""]
+    names = list(probers)
+    ceiling = result.get("noise_ceiling")
+    header = ["dimension", *[f"{name} R2 [95% CI]" for name in names], "best", "train-mean R2", "excerpt-identity R2",
+              "noise ceiling"]
+    rows = []
+    for index, dimension in enumerate(DIMENSIONS):
+        cells = [dimension]
+        for name in names:
+            entry = probers[name]
+            mark = "*" if entry["audible"] and entry["audible"][index] else ""
+            cells.append(f"{_fmt(entry['r2_pooled'][index])}{mark} {interval(entry['ci_low'][index], entry['ci_high'][index], 2)}")
+        cells += [result["best_method"].get(dimension), baselines["training_mean"]["r2_pooled"][index] if "training_mean" in baselines else None,
+                  _first(baselines, "excerpt_identity", index), None if ceiling is None else ceiling[index]]
+        rows.append(cells)
+    body += table(header, rows)
+    body += ["", "`*`: significantly above the permutation null (BH). Mean of per-fold R2 per prober: "
+             + ", ".join(f"{name} {_mean(entry['r2_fold_mean']):.3f}" for name, entry in probers.items()) + "."]
+    paired = result.get("paired_differences", {})
+    if paired:
+        body += ["", "Paired excerpt bootstrap of pooled R2 differences (dimensions whose 95% CI excludes 0):", ""]
+        for pair, values in paired.items():
+            better = [DIMENSIONS[i] for i in range(19) if values["ci_low"][i] is not None and values["ci_low"][i] > 0]
+            worse = [DIMENSIONS[i] for i in range(19) if values["ci_high"][i] is not None and values["ci_high"][i] < 0]
+            body.append(f"- {pair}: better on {', '.join(better) or 'none'}; worse on {', '.join(worse) or 'none'}")
+    return answer, body
+
+
+def _first(baselines: dict, prefix: str, index: int) -> object:
+    for name, values in baselines.items():
+        if name.startswith(prefix):
+            return values["r2_pooled"][index]
+    return None
+
+
+def _mean(values: list) -> float:
+    finite = [value for value in values if value is not None]
+    return sum(finite) / len(finite) if finite else float("nan")
+
+
+def _fmt(value: object) -> str:
+    return "—" if value is None else f"{value:.3f}"

@@ -1,0 +1,65 @@
+"""Callback: score every prober's out-of-fold predictions (sections 5-5d of the original audit)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from analyses.callbacks.base import AuditSectionCallback
+from analyses.context import AuditContext
+from analyses.plots_probing import plot_probe_r2
+from analyses.probing_comparison import compare_probers
+from datamodules.dimensions import DIMENSIONS
+
+#: ``audit.json`` key of the original notebook for each prober (variants share their family's key).
+ORIGINAL_SECTION: dict[str, str] = {
+    "ridge": "ridge_probing", "ridge_tuned": "ridge_probing", "attention": "attention_probing",
+    "attention_es": "attention_probing", "mlp": "mlp_probing", "factor": "factor_probing",
+    "factor_leaky": "factor_probing",
+}
+
+
+class ProbingCallback(AuditSectionCallback):
+    """Fill ``probing_comparison`` and the original per-family keys (``ridge_probing``, ...)."""
+
+    sections: ClassVar[tuple[str, ...]] = ("probing_comparison",)
+
+    def section_keys(self, context: AuditContext) -> tuple[str, ...]:
+        """``probing_comparison`` and the original family key of every prober run."""
+        families = sorted({ORIGINAL_SECTION.get(name, f"{name}_probing") for name in context.predictions})
+        return ("probing_comparison", *families)
+
+    def fingerprint(self, context: AuditContext) -> str:
+        """The run's fingerprint plus the probers compared (adding a prober recomputes the comparison)."""
+        return f"{context.fingerprint}:{','.join(sorted(context.predictions))}"
+
+    def compute(self, context: AuditContext) -> tuple[dict[str, Any], dict[str, Figure]]:
+        cache = context.cache
+        predictions = {name: (oof.predictions, oof.fold_of_row, oof.variant) for name, oof in context.predictions.items()}
+        reliability = context.results.get("reliability") or {}
+        ceiling = reliability.get("noise_ceiling")
+        comparison, bootstraps = compare_probers(
+            cache.labels, np.asarray(cache.excerpts), cache.folds, predictions, context.inputs.get("nulls", {}),
+            noise_ceiling=None if ceiling is None else np.asarray(ceiling, dtype=float),
+            n_bootstrap=int(context.settings.get("n_bootstrap", 1000)), seed=context.seed,
+        )
+        payload = comparison.to_dict()
+        results: dict[str, Any] = {"probing_comparison": payload}
+        for name, oof in context.predictions.items():
+            key = ORIGINAL_SECTION.get(name, f"{name}_probing")
+            entry = payload["probers"][name]
+            results.setdefault(key, {"dimensions": list(DIMENSIONS)})[name] = {
+                **entry, "prediction_files": oof.to_dict(), "fold_outputs": _fold_outputs(oof.fold_outputs)}
+        figure = plot_probe_r2(
+            bootstraps, n_folds=len(cache.folds),
+            baselines={name: np.asarray(base["r2_pooled"], float) for name, base in payload["baselines"].items()},
+            noise_ceiling=None if ceiling is None else np.asarray(ceiling, dtype=float),
+            data_description=f"{cache.directory}",
+        )
+        return results, {"probe_r2_by_prober": figure}
+
+
+def _fold_outputs(outputs: tuple[dict, ...]) -> list[dict]:
+    return [{key: np.asarray(value).tolist() for key, value in fold.items()} for fold in outputs]
