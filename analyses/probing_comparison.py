@@ -2,8 +2,14 @@
 
 One pure function, :func:`compare_probers`, turns out-of-fold predictions into the table the report prints: per
 dimension and prober the pooled and mean-per-fold R2, Pearson and Spearman, a 95% CI from an excerpt-cluster
-bootstrap, a permutation p-value (BH-corrected over dimensions) where a null was computed, the best method, the
-training-mean and excerpt baselines, paired bootstrap differences against plain Ridge, and the noise ceiling.
+bootstrap, a permutation p-value, the best method, the training-mean and excerpt baselines, paired bootstrap
+differences against plain Ridge, and the noise ceiling.
+
+Audibility. Every prober that is not a deliberately leaky variant is tested: Ridge probers against refits on
+permuted labels (given as ``refit_nulls``), the others by the no-refit within-fold permutation of their
+out-of-fold predictions (:mod:`analyses.prediction_permutation`). The p-values of all (prober, dimension) pairs
+are Benjamini-Hochberg corrected together; a dimension is *audible* when some tested prober is significant at the
+false discovery rate ``alpha`` and its pooled R2 is above 0 (better than predicting the training mean).
 """
 
 from __future__ import annotations
@@ -14,13 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from analyses.baselines import excerpt_identity_ceiling, excerpt_mean_baseline, training_mean_baseline
+from analyses.multiple_testing import benjamini_hochberg
 from analyses.permutation import permutation_test_r2
+from analyses.prediction_permutation import prediction_permutation_null
 from analyses.probe_metrics import probe_scores
 from analyses.uncertainty import GroupBootstrapResult, group_bootstrap_ci, paired_group_bootstrap
 from datamodules.dimensions import DIMENSIONS
 
-#: Audibility is judged on this prober's permutation test when present (pre-specified, not picked after the fact).
-PRIMARY_PROBERS: tuple[str, ...] = ("ridge_tuned", "ridge")
 REFERENCE_PROBER = "ridge"
 
 
@@ -41,8 +47,11 @@ class ProbingComparisonResult:
     best_method : dict
         Dimension -> prober with the highest pooled R2.
     audible_dimensions : list of str
-        Dimensions whose pooled R2 is significantly above the permutation null of ``primary_prober`` (BH).
-    primary_prober : str or None
+        Dimensions with some tested prober significant (joint BH) and pooled R2 > 0.
+    audible_by : dict
+        Audible dimension -> the probers that found it.
+    tested_probers : list of str
+        Probers with a permutation test (leaky variants are never tested).
     noise_ceiling : list of float or None
         Split-half reliability per dimension (the R2 ceiling), from the label audit.
     n_folds, n_bootstrap, n_permutations, seed : int
@@ -53,7 +62,8 @@ class ProbingComparisonResult:
     paired_differences: dict
     best_method: dict
     audible_dimensions: list
-    primary_prober: str | None
+    audible_by: dict
+    tested_probers: list
     noise_ceiling: list | None
     n_folds: int
     n_bootstrap: int
@@ -69,10 +79,11 @@ def compare_probers(
     groups: np.ndarray,
     folds: list[tuple[np.ndarray, np.ndarray]],
     predictions: Mapping[str, tuple[np.ndarray, np.ndarray, str]],
-    nulls: Mapping[str, np.ndarray],
+    refit_nulls: Mapping[str, np.ndarray],
     *,
     noise_ceiling: np.ndarray | None = None,
     n_bootstrap: int = 1000,
+    n_permutations: int = 200,
     seed: int = 0,
     alpha: float = 0.05,
 ) -> tuple[ProbingComparisonResult, dict[str, GroupBootstrapResult]]:
@@ -86,10 +97,12 @@ def compare_probers(
     folds : list of (train_rows, val_rows)
     predictions : mapping
         Prober name -> ``(y_pred (n_segments, 19) with NaN outside val sets, fold_of_row (n_segments,), variant)``.
-    nulls : mapping
+    refit_nulls : mapping
         Prober name -> null pooled R2 ``(n_permutations, 19)`` from refits on permuted labels.
     noise_ceiling : ndarray of shape (19,), optional
     n_bootstrap : int, default=1000
+    n_permutations : int, default=200
+        Permutations of the no-refit test for tested probers without a refit null (0: test only those with one).
     seed : int, default=0
     alpha : float, default=0.05
         False discovery rate of the audibility test.
@@ -110,21 +123,51 @@ def compare_probers(
                  "r2_fold_sd": _list(scores.r2_fold_sd), "pearson": _list(scores.pearson),
                  "spearman": _list(scores.spearman), "ci_low": _list(bootstrap.ci_low), "ci_high": _list(bootstrap.ci_high),
                  "pvalue": None, "pvalue_bh": None, "audible": None}
-        if name in nulls:
-            test = permutation_test_r2(scores.r2_pooled, nulls[name], alpha=alpha)
-            entry.update(pvalue=_list(test.pvalue), pvalue_bh=_list(test.pvalue_corrected),
-                         audible=[bool(flag) for flag in test.audible], n_permutations=int(nulls[name].shape[0]))
+        null, kind = _null(name, variant, refit_nulls, labels[rows], y_pred[rows], groups[rows], fold_of_row[rows],
+                           n_permutations, seed)
+        if null is not None:
+            test = permutation_test_r2(scores.r2_pooled, null, alpha=alpha)
+            entry.update(pvalue=_list(test.pvalue), n_permutations=int(null.shape[0]), permutation_test=kind)
         probers[name] = entry
-    primary = next((name for name in PRIMARY_PROBERS if name in nulls), next(iter(nulls), None))
-    audible = [] if primary is None else [DIMENSIONS[i] for i, flag in enumerate(probers[primary]["audible"]) if flag]
+    tested = [name for name, entry in probers.items() if entry["pvalue"] is not None]
+    audible_by = _joint_audibility(probers, tested, alpha)
     result = ProbingComparisonResult(
         probers=probers, baselines=_baselines(labels, groups, folds), best_method=_best(probers),
-        paired_differences=_paired(labels, groups, predictions, n_bootstrap, seed), audible_dimensions=audible,
-        primary_prober=primary, noise_ceiling=None if noise_ceiling is None else _list(noise_ceiling),
-        n_folds=len(folds), n_bootstrap=n_bootstrap,
-        n_permutations=max((int(null.shape[0]) for null in nulls.values()), default=0), seed=seed,
+        paired_differences=_paired(labels, groups, predictions, n_bootstrap, seed),
+        audible_dimensions=[name for name in DIMENSIONS if name in audible_by], audible_by=audible_by,
+        tested_probers=tested, noise_ceiling=None if noise_ceiling is None else _list(noise_ceiling),
+        n_folds=len(folds), n_bootstrap=n_bootstrap, n_permutations=n_permutations, seed=seed,
     )
     return result, bootstraps
+
+
+def _null(name, variant, refit_nulls, y_true, y_pred, groups, fold_of_row, n_permutations, seed):
+    """The prober's permutation null and its kind, or ``(None, None)`` for leaky variants / no permutations."""
+    if variant == "leaky":
+        return None, None
+    if name in refit_nulls:
+        return np.asarray(refit_nulls[name]), "refit on labels permuted in excerpt blocks"
+    if n_permutations < 1:
+        return None, None
+    null = prediction_permutation_null(y_true, y_pred, groups, fold_of_row, n_permutations, seed)
+    return null, "no refit: labels permuted in excerpt blocks within each validation fold"
+
+
+def _joint_audibility(probers: dict, tested: list[str], alpha: float) -> dict[str, list[str]]:
+    """BH over every tested (prober, dimension) p-value; fills ``pvalue_bh`` and ``audible`` in place."""
+    if not tested:
+        return {}
+    raw = np.array([[np.nan if p is None else p for p in probers[name]["pvalue"]] for name in tested])  # (k, 19)
+    corrected = benjamini_hochberg(raw.ravel(), alpha=alpha).pvalue_corrected.reshape(raw.shape)
+    audible_by: dict[str, list[str]] = {}
+    for row, name in enumerate(tested):
+        r2 = probers[name]["r2_pooled"]
+        flags = [bool(np.isfinite(q) and q < alpha and r2[i] is not None and r2[i] > 0) for i, q in enumerate(corrected[row])]
+        probers[name].update(pvalue_bh=_list(corrected[row]), audible=flags)
+        for index, flag in enumerate(flags):
+            if flag:
+                audible_by.setdefault(DIMENSIONS[index], []).append(name)
+    return audible_by
 
 
 def _baselines(labels: np.ndarray, groups: np.ndarray, folds: list) -> dict:

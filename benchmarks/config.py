@@ -57,7 +57,7 @@ class RunConfig:
     quality_predictions: Path | None = None
     quality_prober: str = "ridge_tuned"
     synthetic_scale: str = "default"
-    n_permutations: int = 200
+    n_permutations: int = 1000
     n_bootstrap: int = 1000
     n_parallel: int = 1000
     n_stability: int = 100

@@ -19,7 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from datamodules.cache import FOLDS_FILE, LABELS_FILE, STORE_DIR, open_cache
+from datamodules.errors import DataContractError
 from datamodules.extractors import available_extractors, extract_to_store, get_extractor, input_files
+from datamodules.extractors.base import FrameExtractor
+from datamodules.folds import load_folds
 from datamodules.jsonio import write_json_atomic, write_text_atomic
 from datamodules.labels import load_labels
 
@@ -45,12 +48,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    extractor = get_extractor(args.extractor)
-    files = input_files(args.input_dir, extractor.input_suffixes)
+    try:
+        extractor = get_extractor(args.extractor)
+        files = input_files(args.input_dir, extractor.input_suffixes)
+    except (FileNotFoundError, ValueError) as error:  # unknown extractor, no or clashing input files
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    try:
+        return _extract(args, extractor, files)
+    except (DataContractError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _extract(args: argparse.Namespace, extractor: FrameExtractor, files: dict[str, Path]) -> int:
     if args.limit is not None:
         files = dict(list(files.items())[: args.limit])
-    copy_text(args.labels_dir / LABELS_FILE, args.out / LABELS_FILE)
-    copy_text(args.folds or args.labels_dir / FOLDS_FILE, args.out / FOLDS_FILE)
+    labels_file, folds_file = args.labels_dir / LABELS_FILE, args.folds or args.labels_dir / FOLDS_FILE
+    load_folds(folds_file, load_labels(labels_file).keys)  # refuse bad labels or folds before extracting
+    copy_text(labels_file, args.out / LABELS_FILE)
+    copy_text(folds_file, args.out / FOLDS_FILE)
     print(f"extracting {len(files)} files from {args.input_dir} with {extractor.settings()}", flush=True)
     started = time.perf_counter()
     report = extract_to_store(extractor, files, args.out / STORE_DIR, progress=print_progress)

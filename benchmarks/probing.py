@@ -29,10 +29,10 @@ def prober_kwargs(name: str, config: RunConfig) -> dict[str, Any]:
 def run_probing(context: AuditContext, config: RunConfig) -> None:
     """Fill ``context.predictions[name]`` (out-of-fold) and ``context.inputs['nulls'][name]`` for each prober.
 
-    Permutation nulls are computed for probers with a stacked Ridge solve (all permutations in one solve per
-    fold); refitting the trained probers hundreds of times is left out (their audibility is judged against
-    Ridge by the paired bootstrap instead). Nulls are cached under ``predictions/<prober>/`` and reused when the
-    run's configuration fingerprint matches.
+    Refit permutation nulls are computed here for probers with a stacked Ridge solve (all permutations in one
+    solve per fold). Refitting the trained probers hundreds of times would multiply the run time by hundreds, so
+    they are tested later without refits (:mod:`analyses.prediction_permutation`). Nulls are cached under
+    ``predictions/<prober>/`` and reused when the run's configuration fingerprint matches.
     """
     nulls: dict[str, np.ndarray] = {}
     trainer_kwargs = {"enable_progress_bar": sys.stderr.isatty()}

@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="prober whose fold ensemble predicts downstream qualities (default: %(default)s)")
     parser.add_argument("--scale", dest="synthetic_scale", choices=("default", "real"), default="default",
                         help="size of the synthetic cache when --cache is not given")
-    parser.add_argument("--permutations", dest="n_permutations", type=int, default=200)
+    parser.add_argument("--permutations", dest="n_permutations", type=int, default=1000,
+                        help="label permutations per prober for the audibility test (min p = 1/(N+1); BH runs over "
+                             "every prober x dimension, so N must be large)")
     parser.add_argument("--bootstrap", dest="n_bootstrap", type=int, default=1000)
     parser.add_argument("--parallel-simulations", dest="n_parallel", type=int, default=1000)
     parser.add_argument("--stability-resamples", dest="n_stability", type=int, default=100,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
@@ -12,12 +14,18 @@ from analyses.context import AuditContext
 from benchmarks.audit_trainer import run_audit_callbacks
 from benchmarks.config import RunConfig
 from benchmarks.output_guard import claim_output_directory
-from benchmarks.provenance import provenance
+from benchmarks.provenance import input_hashes, provenance
 from benchmarks.report import write_report
 from benchmarks.probing import run_probing
 from benchmarks.sections import callbacks_for
-from datamodules.cache import FOLDS_FILE, LABELS_FILE, STORE_DIR, PercepianoCache, open_cache
+from datamodules.cache import EMBEDDINGS_FILE, FOLDS_FILE, LABELS_FILE, STORE_DIR, PercepianoCache, open_cache
+from datamodules.competition import load_recordings
+from datamodules.embeddings import convert_embeddings
+from datamodules.errors import contract_error
 from datamodules.jsonio import write_json_atomic
+from datamodules.masterclass import load_moments
+from datamodules.quality_predictions import load_quality_predictions
+from datamodules.ratings import load_ratings
 
 #: Optional inputs looked for inside the cache directory when no override is given.
 CACHE_INPUTS: dict[str, str] = {
@@ -50,12 +58,17 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
     tick = time.perf_counter()
     cache = open_cache(cache_dir, config.folds_file, embeddings=needs_embeddings, store_dir=_store_dir(cache_dir, config))
     timings["open_cache"] = time.perf_counter() - tick
+    if cache.store is None and {"probing", "embedding"} & set(config.sections):
+        raise contract_error(cache_dir, f"no embeddings ({EMBEDDINGS_FILE} or {STORE_DIR}/), which the probing and "
+                             "embedding sections need; add them, or run --sections labels,downstream")
     _progress(f"cache {cache_dir}: {cache.n_segments} segments, {len(cache.folds)} folds"
               + "".join(f"; {line}" for line in cache.alignment.summary_lines()))
     context = AuditContext(
         cache=cache, out_dir=Path(config.out), seed=config.seed, settings=config.to_dict(),
         fingerprint=config.fingerprint(), inputs=_inputs(config, cache_dir),
     )
+    context.fingerprint = _data_fingerprint(context, config, cache)
+    check_inputs(context.inputs, config)
     if "probing" in config.sections:
         tick = time.perf_counter()
         run_probing(context, config)
@@ -105,14 +118,58 @@ def _inputs(config: RunConfig, cache_dir: Path) -> dict[str, object]:
     return inputs
 
 
-def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, timings: dict, command: list[str] | None) -> dict:
+def _data_fingerprint(context: AuditContext, config: RunConfig, cache: PercepianoCache) -> str:
+    """The configuration fingerprint extended by the content of every input file.
+
+    Stored sections and permutation nulls are reused only under this fingerprint, so editing an input in place
+    (same path, other content) recomputes them instead of resuming results of the old content.
+    """
+    hashes = {name: None if value is None else value["sha256"]
+              for name, value in input_hashes(_hashed_inputs(context, config)).items()}
+    source = None if cache.store is None else cache.store.manifest.get("source")
+    payload = json.dumps({"config": config.fingerprint(), "inputs": hashes, "embeddings": source},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _hashed_inputs(context: AuditContext, config: RunConfig) -> dict[str, Path | None]:
     cache_dir = Path(context.inputs["cache_dir"])
-    hashed = {
+    return {
         "labels": cache_dir / LABELS_FILE,
         "folds": Path(config.folds_file) if config.folds_file else cache_dir / FOLDS_FILE,
         **{name: context.inputs.get(name) for name in CACHE_INPUTS},
+        "quality_predictions": config.quality_predictions,
     }
-    run_block = provenance(config.seed, hashed, timings)
+
+
+def check_inputs(inputs: dict[str, object], config: RunConfig) -> None:
+    """Parse every optional input the requested sections read, so that a bad file stops the run at once.
+
+    The sections parse them again when they run (after the probing fit, which may take hours); a broken file
+    found only then would waste the fit. Embedding files are converted into the stores the sections reuse.
+
+    Raises
+    ------
+    DataContractError
+        From the loaders, naming the file, line or key and the problem.
+    """
+    if "labels" in config.sections and inputs.get("ratings") is not None:
+        load_ratings(Path(inputs["ratings"]))
+    if "downstream" not in config.sections:
+        return
+    if inputs.get("moments") is not None:
+        load_moments(Path(inputs["moments"]))
+    if inputs.get("competition") is not None:
+        load_recordings(Path(inputs["competition"]))
+    if config.quality_predictions is not None:
+        load_quality_predictions(Path(config.quality_predictions))
+    for name in ("masterclass_embeddings", "competition_embeddings"):
+        if inputs.get(name) is not None:
+            convert_embeddings(Path(inputs[name]), Path(config.out) / "stores" / name)
+
+
+def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, timings: dict, command: list[str] | None) -> dict:
+    run_block = provenance(config.seed, _hashed_inputs(context, config), timings)
     run_block["command"] = command
     run_block["config"] = config.to_dict()
     run_block["fingerprint"] = config.fingerprint()

@@ -43,7 +43,8 @@ class ProbingCallback(AuditSectionCallback):
         comparison, bootstraps = compare_probers(
             cache.labels, np.asarray(cache.excerpts), cache.folds, predictions, context.inputs.get("nulls", {}),
             noise_ceiling=None if ceiling is None else np.asarray(ceiling, dtype=float),
-            n_bootstrap=int(context.settings.get("n_bootstrap", 1000)), seed=context.seed,
+            n_bootstrap=int(context.settings.get("n_bootstrap", 1000)),
+            n_permutations=int(context.settings.get("n_permutations", 1000)), seed=context.seed,
         )
         payload = comparison.to_dict()
         results: dict[str, Any] = {"probing_comparison": payload}

@@ -11,17 +11,19 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
     if result is None:
         return None
     probers, baselines = result["probers"], result["baselines"]
-    primary = result["primary_prober"]
     audible = result["audible_dimensions"]
-    answer = (f"{len(audible)} of 19 dimensions audible ({', '.join(audible) or 'none'}) by the "
-              f"{primary} permutation test (BH, FDR 0.05)" if primary else "no permutation test was run")
+    answer = (f"{len(audible)} of 19 dimensions audible ({', '.join(audible) or 'none'}): significantly above the "
+              f"permutation null for some prober (BH over all prober x dimension tests, FDR 0.05) with pooled R2 > 0"
+              if result["tested_probers"] else "no permutation test was run")
     mean_r2 = {name: _mean(entry["r2_pooled"]) for name, entry in probers.items()}
     answer += "; mean pooled R2 " + ", ".join(f"{name} {value:.3f}" for name, value in mean_r2.items())
     body = [f"Protocol: out-of-fold predictions over {result['n_folds']} folds (grouped by excerpt); R2 pooled over "
             f"all out-of-fold rows is the main number, the mean of per-fold R2 is given beside it (the original "
             f"notebook mixed the two); 95% CIs from {result['n_bootstrap']} bootstrap resamples of whole excerpts; "
-            f"p-values from {result['n_permutations']} refits on labels permuted in excerpt blocks, BH-corrected "
-            f"over dimensions; seed {result['seed']}. Variants: `ridge`, `attention`, `mlp` are the original "
+            f"p-values from {result['n_permutations']} permutations of labels in excerpt blocks (Ridge probers: "
+            f"refitted per permutation; trained probers: their out-of-fold predictions against labels permuted within "
+            f"each validation fold, no refit), BH-corrected jointly over all tested probers and dimensions; leaky "
+            f"variants are not tested; seed {result['seed']}. Variants: `ridge`, `attention`, `mlp` are the original "
             f"recipes (faithful); `ridge_tuned`, `attention_es` tune or stop early inside the training part only; "
             f"`factor` fits the label PCA in each training fold, `factor_leaky` on all labels (the original's leak).",
             ""]
@@ -40,7 +42,9 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
                   _first(baselines, "excerpt_identity", index), None if ceiling is None else ceiling[index]]
         rows.append(cells)
     body += table(header, rows)
-    body += ["", "`*`: significantly above the permutation null (BH). Mean of per-fold R2 per prober: "
+    audible_by = result.get("audible_by", {})
+    body += ["", "`*`: significantly above the permutation null (joint BH) with R2 > 0. Found by: "
+             + ("; ".join(f"{dim} ({', '.join(names)})" for dim, names in audible_by.items()) or "none") + ". Mean of per-fold R2 per prober: "
              + ", ".join(f"{name} {_mean(entry['r2_fold_mean']):.3f}" for name, entry in probers.items()) + "."]
     paired = result.get("paired_differences", {})
     if paired:

@@ -1,0 +1,71 @@
+"""compare_probers: scores, joint BH audibility, leaky variants untested, baselines and paired differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import r2_score
+
+from analyses.probing_comparison import compare_probers
+from datamodules.dimensions import DIMENSIONS
+
+N_EXCERPTS, SIZE, N_FOLDS = 48, 4, 4
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict:
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(N_EXCERPTS), SIZE)
+    fold_of_row = groups % N_FOLDS
+    folds = [(np.flatnonzero(fold_of_row != k), np.flatnonzero(fold_of_row == k)) for k in range(N_FOLDS)]
+    labels = rng.uniform(0.2, 0.8, size=(groups.size, 19))
+    signal = labels + 0.05 * rng.normal(size=labels.shape)
+    good = labels.mean(0) + 0.1 * rng.normal(size=labels.shape)
+    good[:, [2, 7]] = signal[:, [2, 7]]  # the "ridge" prober hears dims 2 and 7
+    other = labels.mean(0) + 0.1 * rng.normal(size=labels.shape)
+    other[:, 12] = signal[:, 12]  # a trained prober hears dim 12 only
+    leaky = labels + 0.01 * rng.normal(size=labels.shape)  # hears everything, but is a leaky variant
+    predictions = {"ridge": (good, fold_of_row, "faithful"), "mlp": (other, fold_of_row, "faithful"),
+                   "factor_leaky": (leaky, fold_of_row, "leaky")}
+    result, bootstraps = compare_probers(labels, groups, folds, predictions, {}, n_bootstrap=200, n_permutations=999,
+                                         seed=0)
+    return {"result": result, "labels": labels, "good": good, "bootstraps": bootstraps}
+
+
+class TestCompareProbers:
+    def test_audible_dimensions_are_exactly_the_planted_ones(self, planted: dict) -> None:
+        result = planted["result"]
+        assert result.audible_dimensions == [DIMENSIONS[2], DIMENSIONS[7], DIMENSIONS[12]]
+        assert result.audible_by[DIMENSIONS[12]] == ["mlp"]
+
+    def test_leaky_variants_are_scored_but_never_tested(self, planted: dict) -> None:
+        result = planted["result"]
+        assert result.tested_probers == ["ridge", "mlp"]
+        assert result.probers["factor_leaky"]["pvalue"] is None
+        assert result.best_method[DIMENSIONS[0]] != "factor_leaky"
+
+    def test_pooled_r2_equals_sklearn(self, planted: dict) -> None:
+        entry = planted["result"].probers["ridge"]
+        expected = r2_score(planted["labels"], planted["good"], multioutput="raw_values")
+        np.testing.assert_allclose(entry["r2_pooled"], expected, atol=1e-6)
+
+    def test_cis_bracket_the_estimate(self, planted: dict) -> None:
+        entry = planted["result"].probers["ridge"]
+        assert all(low <= r2 <= high for low, r2, high in zip(entry["ci_low"], entry["r2_pooled"], entry["ci_high"]))
+
+    def test_joint_bh_is_at_least_the_raw_pvalue(self, planted: dict) -> None:
+        for name in planted["result"].tested_probers:
+            entry = planted["result"].probers[name]
+            assert all(q >= p - 1e-12 for p, q in zip(entry["pvalue"], entry["pvalue_bh"]))
+
+    def test_baselines_and_paired_differences(self, planted: dict) -> None:
+        result = planted["result"]
+        assert set(result.baselines) == {"training_mean", "excerpt_mean", "excerpt_identity_ceiling"}
+        assert set(result.paired_differences) == {"mlp - ridge", "factor_leaky - ridge"}
+        difference = result.paired_differences["mlp - ridge"]["difference"]
+        assert difference[12] > 0 > difference[2]
+
+    def test_serialises(self, planted: dict) -> None:
+        import json
+
+        json.dumps(planted["result"].to_dict(), allow_nan=False)
