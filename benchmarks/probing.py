@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from analyses.callbacks.base import progress
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
 from probes.cross_validation import PREDICTIONS_DIR, build_prober, cross_validate
@@ -46,7 +47,7 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
         stacked = template.view == "stats" and hasattr(template, "fit_arrays")
         if stacked and config.n_permutations > 0:
             nulls[name] = _cached_null(name, context, config, kwargs)
-        _progress(f"{name}: {len(oof.fitted_folds)} folds fitted, {len(oof.resumed_folds)} resumed"
+        progress(f"{name}: {len(oof.fitted_folds)} folds fitted, {len(oof.resumed_folds)} resumed"
                   + (f", permutation null ({config.n_permutations})" if name in nulls else "")
                   + f" in {time.perf_counter() - started:.1f} s")
     context.inputs["nulls"] = nulls
@@ -62,7 +63,3 @@ def _cached_null(name: str, context: AuditContext, config: RunConfig, kwargs: di
     np.save(temporary, result.null_distribution)
     temporary.replace(path)
     return result.null_distribution
-
-
-def _progress(message: str) -> None:
-    print(f"[percepiano-bench] {message}", file=sys.stderr, flush=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 from analyses.callbacks.base import AuditSectionCallback
+from analyses.callbacks.base import progress
 from analyses.context import AuditContext
 from benchmarks.audit_trainer import run_audit_callbacks
 from benchmarks.config import RunConfig
@@ -60,8 +60,8 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
     timings["open_cache"] = time.perf_counter() - tick
     if cache.store is None and {"probing", "embedding"} & set(config.sections):
         raise contract_error(cache_dir, f"no embeddings ({EMBEDDINGS_FILE} or {STORE_DIR}/), which the probing and "
-                             "embedding sections need; add them, or run --sections labels,downstream")
-    _progress(f"cache {cache_dir}: {cache.n_segments} segments, {len(cache.folds)} folds"
+                             "embedding sections need; add them, or run --sections labels")
+    progress(f"cache {cache_dir}: {cache.n_segments} segments, {len(cache.folds)} folds"
               + "".join(f"; {line}" for line in cache.alignment.summary_lines()))
     context = AuditContext(
         cache=cache, out_dir=Path(config.out), seed=config.seed, settings=config.to_dict(),
@@ -91,7 +91,7 @@ def _resolve_cache_dir(config: RunConfig, timings: dict[str, float]) -> Path:
 
     spec = SyntheticSpec.real_scale() if config.synthetic_scale == "real" else SyntheticSpec()
     tick = time.perf_counter()
-    _progress(f"building (or reusing) the synthetic {config.synthetic_scale} cache")
+    progress(f"building (or reusing) the synthetic {config.synthetic_scale} cache")
     directory = generate_synthetic_cache(Path(config.out) / f"synthetic_cache_{config.synthetic_scale}", spec, config.seed)
     timings["synthetic_cache"] = time.perf_counter() - tick
     return Path(directory)
@@ -180,7 +180,3 @@ def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, 
     ordered = {key: context.results[key] for key in ORIGINAL_KEYS if key in context.results}
     ordered.update({key: value for key, value in context.results.items() if key not in ordered})
     return {**ordered, "run": run_block}
-
-
-def _progress(message: str) -> None:
-    print(f"[percepiano-bench] {message}", file=sys.stderr, flush=True)

@@ -68,7 +68,7 @@ class AuditSectionCallback(Callback):
         if keys and all(value is not None for value in stored.values()):
             context.results.update(stored)
             self.resumed.extend(keys)
-            _progress(f"{', '.join(keys)}: resumed from {context.sections_dir}")
+            progress(f"{', '.join(keys)}: resumed from {context.sections_dir}")
             return
         started = time.perf_counter()
         results, figures = self.compute(context)
@@ -78,7 +78,7 @@ class AuditSectionCallback(Callback):
             write_json_atomic(context.sections_dir / f"{key}.json", {"fingerprint": fingerprint, "result": value})
             context.results[key] = value
             self.completed.append(key)
-        _progress(f"{', '.join(results)}: done in {time.perf_counter() - started:.1f} s")
+        progress(f"{', '.join(results)}: done in {time.perf_counter() - started:.1f} s")
 
     def state_dict(self) -> dict[str, Any]:
         return {"completed": list(self.completed), "resumed": list(self.resumed)}
@@ -110,5 +110,6 @@ def _save_figure(directory: Path, name: str, figure: Figure, writer: Any) -> Non
     plt.close(figure)
 
 
-def _progress(message: str) -> None:
+def progress(message: str) -> None:
+    """One progress line on stderr (long steps report as they finish)."""
     print(f"[percepiano-bench] {message}", file=sys.stderr, flush=True)
