@@ -69,9 +69,10 @@ def plot_probe_r2(
     width = 0.7 / len(probers)
     for index, (name, result) in enumerate(probers.items()):
         offset = position - 0.35 + width * (index + 0.5)
-        errors = np.vstack([result.statistic - result.ci_low, result.ci_high - result.statistic])
-        axes.errorbar(offset, result.statistic, yerr=errors, fmt="o", markersize=4, capsize=2, color=f"C{index}",
-                      label=name)  # fmt: skip
+        # The CI as a line from ci_low to ci_high, not as error bars around the point: a percentile CI of a
+        # biased statistic (pooled R2) may exclude the point estimate, which error bars cannot draw.
+        axes.vlines(offset, result.ci_low, result.ci_high, color=f"C{index}", linewidth=1.2)
+        axes.plot(offset, result.statistic, "o", markersize=4, color=f"C{index}", label=name)
     for index, (name, values) in enumerate((baselines or {}).items()):
         axes.scatter(position, values, marker="_", s=250, color=f"C{len(probers) + index}", label=f"baseline: {name}")
     if noise_ceiling is not None:

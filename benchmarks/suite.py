@@ -58,9 +58,8 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
     tick = time.perf_counter()
     cache = open_cache(cache_dir, config.folds_file, embeddings=needs_embeddings, store_dir=_store_dir(cache_dir, config))
     timings["open_cache"] = time.perf_counter() - tick
-    if cache.store is None and {"probing", "embedding"} & set(config.sections):
-        raise contract_error(cache_dir, f"no embeddings ({EMBEDDINGS_FILE} or {STORE_DIR}/), which the probing and "
-                             "embedding sections need; add them, or run --sections labels")
+    if {"probing", "embedding"} & set(config.sections):
+        check_probeable(cache)
     progress(f"cache {cache_dir}: {cache.n_segments} segments, {len(cache.folds)} folds"
               + "".join(f"; {line}" for line in cache.alignment.summary_lines()))
     context = AuditContext(
@@ -68,7 +67,7 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
         fingerprint=config.fingerprint(), inputs=_inputs(config, cache_dir),
     )
     context.fingerprint = _data_fingerprint(context, config, cache)
-    check_inputs(context.inputs, config)
+    check_inputs(context.inputs, config, cache)
     if "probing" in config.sections:
         tick = time.perf_counter()
         run_probing(context, config)
@@ -142,7 +141,27 @@ def _hashed_inputs(context: AuditContext, config: RunConfig) -> dict[str, Path |
     }
 
 
-def check_inputs(inputs: dict[str, object], config: RunConfig) -> None:
+def check_probeable(cache: PercepianoCache) -> None:
+    """Refuse a cache the probing and embedding sections cannot use: no embeddings, or a fold left empty.
+
+    Raises
+    ------
+    DataContractError
+        If the cache has no embeddings, or a fold keeps no train or no val key with embeddings (naming the fold,
+        the part and a key).
+    """
+    if cache.store is None:
+        raise contract_error(cache.directory, f"no embeddings ({EMBEDDINGS_FILE} or {STORE_DIR}/), which the probing "
+                             "and embedding sections need; add them, or run --sections labels")
+    for index, (split, (train, val)) in enumerate(zip(cache.fold_splits, cache.folds, strict=True)):
+        if len(train) == 0 or len(val) == 0:
+            part, keys = ("train", split.train) if len(train) == 0 else ("val", split.val)
+            source = cache.store.manifest.get("source", {}).get("path", cache.store.store_dir)
+            raise contract_error(source, f"none of the {len(keys)} '{part}' keys of fold {index} has embeddings "
+                                 f"(e.g. {keys[0]!r}); the fold cannot be fitted or scored")
+
+
+def check_inputs(inputs: dict[str, object], config: RunConfig, cache: PercepianoCache) -> None:
     """Parse every optional input the requested sections read, so that a bad file stops the run at once.
 
     The sections parse them again when they run (after the probing fit, which may take hours); a broken file
@@ -150,11 +169,17 @@ def check_inputs(inputs: dict[str, object], config: RunConfig) -> None:
 
     Raises
     ------
+    FileNotFoundError
+        If ``--quality-predictions`` names a missing file.
     DataContractError
-        From the loaders, naming the file, line or key and the problem.
+        From the loaders, naming the file, line or key and the problem; also for a ratings file none of whose
+        keys is labelled, and for downstream embeddings whose D differs from the cache's.
     """
     if "labels" in config.sections and inputs.get("ratings") is not None:
-        load_ratings(Path(inputs["ratings"]))
+        ratings = load_ratings(Path(inputs["ratings"]))
+        if not set(ratings.keys) & set(cache.label_table.keys):
+            raise contract_error(inputs["ratings"], f"none of its {len(ratings.keys)} rated keys (e.g. "
+                                 f"{ratings.keys[0]!r}) is in {cache.label_table.source}; expected the same segments")
     if "downstream" not in config.sections:
         return
     if inputs.get("moments") is not None:
@@ -162,10 +187,15 @@ def check_inputs(inputs: dict[str, object], config: RunConfig) -> None:
     if inputs.get("competition") is not None:
         load_recordings(Path(inputs["competition"]))
     if config.quality_predictions is not None:
+        if not Path(config.quality_predictions).is_file():
+            raise FileNotFoundError(f"--quality-predictions {config.quality_predictions}: file not found")
         load_quality_predictions(Path(config.quality_predictions))
     for name in ("masterclass_embeddings", "competition_embeddings"):
         if inputs.get(name) is not None:
-            convert_embeddings(Path(inputs[name]), Path(config.out) / "stores" / name)
+            store = convert_embeddings(Path(inputs[name]), Path(config.out) / "stores" / name)
+            if cache.store is not None and store.dim != cache.store.dim:
+                raise contract_error(inputs[name], f"has D = {store.dim}, but the cache's embeddings have "
+                                     f"D = {cache.store.dim}; expected embeddings of the same model")
 
 
 def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, timings: dict, command: list[str] | None) -> dict:

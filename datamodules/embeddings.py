@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -74,11 +75,25 @@ def _load_embedding_dict(source: Path) -> dict:
                 raise
             # Legacy (pre-zipfile) serialisation cannot be memory-mapped: load it whole.
             embeddings = torch.load(source, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise contract_error(source, f"not a readable torch file ({first_line})") from None
+    except pickle.UnpicklingError as error:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if found is None:  # not a pickle at all; the weights-only loader hides the reason below its advice
+            reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(error))
+            detail = reason.group(1).strip() if reason else _first_line(error)
+            raise contract_error(source, f"not a readable torch file ({detail})") from None
+        problem = (f"holds a {found.group(1)} object, refused by torch.load(weights_only=True); expected a dict "
+                   "{key: Tensor[T, D]} of torch tensors (convert arrays with torch.from_numpy)")
+        raise contract_error(source, problem) from None
+    except (RuntimeError, OSError, zipfile.BadZipFile, EOFError, ValueError) as error:  # truncated or not torch
+        raise contract_error(source, f"not a readable torch file ({_first_line(error)})") from None
     if not isinstance(embeddings, dict):
         raise contract_error(source, f"expected a dict {{key: Tensor[T, D]}}, got {type(embeddings).__name__}")
     if not embeddings:
         raise contract_error(source, "no embeddings (empty dict)")
     return embeddings
+
+
+def _first_line(error: BaseException) -> str:
+    """The first non-empty line of an error message, without terminal colour codes."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

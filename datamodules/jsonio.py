@@ -19,18 +19,38 @@ def read_json(path: Path) -> Any:
     FileNotFoundError
         If ``path`` does not exist.
     DataContractError
-        If the file is not valid JSON (the message gives line and column).
+        If the file is not valid JSON (the message gives line and column), or an object repeats a key (``json``
+        would silently keep the last value; the message names the key).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: file not found")
     try:
         with path.open(encoding="utf-8") as handle:
-            return json.load(handle)
+            return json.load(handle, object_pairs_hook=_unique_keys)
+    except _DuplicateKeyError as error:
+        problem = "appears twice in one JSON object; keys must be unique (the second value would replace the first)"
+        raise contract_error(path, problem, error.key) from None
     except json.JSONDecodeError as error:
         raise contract_error(path, f"unreadable JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
     except UnicodeDecodeError as error:
         raise contract_error(path, f"not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` that refuses a repeated key instead of keeping its last value."""
+    payload: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in payload:
+            raise _DuplicateKeyError(key)
+        payload[key] = value
+    return payload
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

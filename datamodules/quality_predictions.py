@@ -37,8 +37,12 @@ def load_quality_predictions(path: Path) -> dict[str, np.ndarray]:
     payload = read_json(path)
     if not isinstance(payload, dict) or "dimensions" not in payload or "predictions" not in payload:
         raise contract_error(path, "expected an object with 'dimensions' (19 names) and 'predictions' ({id: [19]})")
+    if not isinstance(payload["dimensions"], list) or len(payload["dimensions"]) != N_DIMENSIONS:
+        names = payload["dimensions"]
+        got = f"{len(names)} names" if isinstance(names, list) else type(names).__name__
+        raise contract_error(path, f"'dimensions' must be a list of {N_DIMENSIONS} names, got {got}")
     try:
-        canonical_names(payload["dimensions"], source=f"{path}: 'dimensions'")
+        canonical_names(payload["dimensions"], source="'dimensions'")
     except (ValueError, TypeError) as error:
         raise contract_error(path, str(error)) from None
     predictions = payload["predictions"]
@@ -48,7 +52,8 @@ def load_quality_predictions(path: Path) -> dict[str, np.ndarray]:
     for key, values in predictions.items():
         if not isinstance(values, list) or len(values) != N_DIMENSIONS:
             raise contract_error(path, f"expected a list of {N_DIMENSIONS} numbers, got {values!r:.60}", key)
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-            raise contract_error(path, "has a non-numeric or non-finite value", key)
+        for position, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise contract_error(path, f"value {position} is {value!r}, expected a finite number", key)
         loaded[key] = np.asarray(values, dtype=np.float64)
     return loaded

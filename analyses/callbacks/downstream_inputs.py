@@ -52,11 +52,26 @@ def quality_scores(
                             f"predictions averaged over folds (ensemble), from {Path(path).name}")
 
 
-def stats_features(context: AuditContext, keys: list[str] | tuple[str, ...], embeddings_input: str) -> np.ndarray | None:
-    """Stats-pooled embeddings of the found ``keys`` (None without embeddings)."""
+def embedded(context: AuditContext, keys: list[str] | tuple[str, ...], embeddings_input: str) -> np.ndarray | None:
+    """Which ``keys`` the embeddings file holds, shape ``(len(keys),)`` bool (None without the file)."""
     path = context.inputs.get(embeddings_input)
     if path is None:
         return None
     store = convert_embeddings(Path(path), context.out_dir / "stores" / embeddings_input)
-    rows = [store.row(key) for key in keys if key in store]
+    return np.array([key in store for key in keys], dtype=bool)
+
+
+def stats_features(context: AuditContext, keys: list[str] | tuple[str, ...], embeddings_input: str) -> np.ndarray | None:
+    """Stats-pooled embeddings of ``keys``, one row per key in that order (None without embeddings).
+
+    Raises
+    ------
+    KeyError
+        If the embeddings file lacks one of ``keys`` (select keys with :func:`embedded` first).
+    """
+    path = context.inputs.get(embeddings_input)
+    if path is None:
+        return None
+    store = convert_embeddings(Path(path), context.out_dir / "stores" / embeddings_input)
+    rows = [store.row(key) for key in keys]
     return np.asarray(store.stats()[rows], dtype=np.float64)

@@ -34,8 +34,16 @@ class ReliabilityCallback(AuditSectionCallback):
             **result.to_dict(),
             "ratings_file": str(path),
             "exclusions": table.report.to_dict(),
+            "key_alignment": _key_alignment(table.keys, context.cache.label_table.keys),
             "protocol": f"{table.n_ratings} ratings of {len(table.keys)} keys by {len(table.raters)} raters; "
                         f"{N_SPLITS} random rater splits; 95% CIs from {n_resamples} bootstrap resamples of keys; "
                         f"seed {context.seed}",
         }
         return {"reliability": payload}, {"reliability": plot_reliability(result, sort=False)}
+
+
+def _key_alignment(rated: tuple[str, ...], labelled: tuple[str, ...]) -> dict[str, Any]:
+    """Rated keys without labels and labelled keys without ratings (reliability uses every rated key)."""
+    without_labels, without_ratings = sorted(set(rated) - set(labelled)), sorted(set(labelled) - set(rated))
+    return {"n_rated_keys_without_labels": len(without_labels), "rated_keys_without_labels": without_labels,
+            "n_labelled_keys_without_ratings": len(without_ratings), "labelled_keys_without_ratings": without_ratings}

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from analyses.callbacks.base import AuditSectionCallback
-from analyses.callbacks.downstream_inputs import quality_scores, stats_features
+from analyses.callbacks.downstream_inputs import embedded, quality_scores, stats_features
 from analyses.context import AuditContext
 from analyses.factors import parallel_analysis
 from analyses.stop_prediction import build_feature_sets, stop_prediction, stop_prediction_unavailable
@@ -30,6 +30,9 @@ class StopPredictionCallback(AuditSectionCallback):
         segments = segment_moments(load_moments(path))
         exclusions = segments.to_dict()
         quality, found, source = quality_scores(context, segments.keys, "masterclass_embeddings")
+        in_store = embedded(context, segments.keys, "masterclass_embeddings")
+        if quality is not None and in_store is not None:  # a predictions file may cover other segments
+            quality, found = quality[in_store[found]], found & in_store
         labels, groups = segments.labels, np.asarray(segments.video_ids)
         if quality is None or not found.any():
             reason = source if quality is None else "no masterclass segment has embeddings or predictions"
@@ -37,9 +40,10 @@ class StopPredictionCallback(AuditSectionCallback):
             return {"stop_prediction": {**result.to_dict(), "moments_file": str(path)}}, {}
         exclusions["n_segments_without_features"] = int((~found).sum())
         exclusions["segments_without_features"] = [key for key, ok in zip(segments.keys, found, strict=True) if not ok]
+        kept = [key for key, ok in zip(segments.keys, found, strict=True) if ok]
         feature_sets = build_feature_sets(
             quality, _probe_r2(context), _n_label_components(context),
-            embeddings=stats_features(context, segments.keys, "masterclass_embeddings"),
+            embeddings=stats_features(context, kept, "masterclass_embeddings"),
         )
         result = stop_prediction(
             feature_sets, labels[found], groups[found], durations_s=segments.duration_s[found],

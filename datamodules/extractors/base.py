@@ -20,6 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from datamodules.errors import contract_error
 from datamodules.store import EmbeddingStore, StoreWriter, file_fingerprint, store_is_current
 
 
@@ -246,9 +247,10 @@ def extract_to_store(
     FileNotFoundError
         If an input file does not exist.
     ValueError
-        If ``files`` is empty, or if no file yields frames (the message gives the first reasons).
+        If ``files`` is empty.
     DataContractError
-        If the extractor returns frames breaking the store contract (wrong D, non-finite values).
+        If no file yields frames (the message gives the first reasons), or the extractor returns frames breaking
+        the store contract (wrong D, non-finite values).
     """
     store_dir = Path(store_dir)
     if not files:
@@ -279,7 +281,7 @@ def extract_to_store(
                 progress(index, len(files), key)
         if len(skipped) == len(files):
             reasons = "; ".join(f"{item.key}: {item.reason}" for item in skipped[:3])
-            raise ValueError(f"{store_dir}: none of the {len(files)} files yielded frames ({reasons})")
+            raise contract_error(store_dir, f"none of the {len(files)} files yielded frames ({reasons})")
     except BaseException:
         writer.abort()
         raise
