@@ -11,8 +11,10 @@ from analyses.callbacks.base import AuditSectionCallback
 from analyses.callbacks.downstream_inputs import embedded, quality_scores, stats_features
 from analyses.context import AuditContext
 from analyses.factors import parallel_analysis
+from analyses.probe_metrics import probe_scores
 from analyses.stop_prediction import build_feature_sets, stop_prediction, stop_prediction_unavailable
 from datamodules.masterclass import load_moments, segment_moments
+from probes.cross_validation import cross_validate
 
 
 class StopPredictionCallback(AuditSectionCallback):
@@ -53,14 +55,14 @@ class StopPredictionCallback(AuditSectionCallback):
 
 
 def _probe_r2(context: AuditContext) -> np.ndarray:
-    """Pooled out-of-fold R2 per dimension of the quality prober, from the probing section."""
-    comparison = context.results.get("probing_comparison", {})
-    prober = context.settings.get("quality_prober") or "ridge_tuned"
-    scores = comparison.get("probers", {}).get(prober)
-    if scores is None:
-        raise RuntimeError(f"stop_prediction needs the probing section's scores of the {prober!r} prober "
-                           "(run --sections probing,downstream)")
-    return np.asarray(scores["r2_pooled"], dtype=np.float64)
+    """Pooled out-of-fold R2 per dimension of the quality prober: from the probing section when it ran, else
+    from the prober's own (resumable) cross-validation."""
+    prober = context.settings.get("quality_prober") or DEFAULT_QUALITY_PROBER
+    scores = context.results.get("probing_comparison", {}).get("probers", {}).get(prober)
+    if scores is not None:
+        return np.asarray(scores["r2_pooled"], dtype=np.float64)
+    oof = cross_validate(prober, context.cache, context.out_dir, seed=context.seed)
+    return probe_scores(*oof.scored(context.cache.labels)).r2_pooled
 
 
 def _n_label_components(context: AuditContext) -> int:
