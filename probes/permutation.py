@@ -149,7 +149,8 @@ def _stacked_ridge(prober, cache, permuted, seed, folds, kwargs) -> tuple[np.nda
         datamodule = FoldDataModule(cache, fold, seed=seed, **model.datamodule_kwargs())
         train, val = training_rows(datamodule), datamodule.val_rows_
         targets = permuted[:, train].transpose(1, 0, 2).reshape(len(train), n_permutations * N_DIMENSIONS)
-        model.fit_arrays(datamodule.features(train), targets)  # one solve for all permutations
+        groups = np.asarray(cache.excerpts)[train]
+        model.fit_arrays(datamodule.features(train), targets, groups=groups)  # one solve for all permutations
         stacked = model.predict_arrays(datamodule.features(val))  # (n_val, n_perm * 19)
         predictions[:, val] = stacked.reshape(len(val), n_permutations, N_DIMENSIONS).transpose(1, 0, 2)
         all_rows.append(val)

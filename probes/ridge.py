@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.linear_model import Ridge, RidgeCV
 
 from probes.base import Prober, stats_arrays
+from probes.grouped_alpha import grouped_cv_errors
 from probes.tensorboard import log_final
 
 #: Default alpha grid of :class:`TunedRidgeProber`: 37 values, 4 per decade, from 1e-2 to 1e7.
@@ -70,15 +71,17 @@ class RidgeProber(Prober):
         rows = training_rows(datamodule)
         features = datamodule.features(rows).astype(np.float64)  # (n_train, 2D)
         targets = np.asarray(datamodule.targets(rows), dtype=np.float64)  # (n_train, 19)
-        self.fit_arrays(features, targets)
+        self.fit_arrays(features, targets, groups=np.asarray(datamodule.cache.excerpts)[rows])
         train_loss = float(np.mean((self.predict_arrays(features) - targets) ** 2))
         if logger:
             logger.log_metrics({"train/loss": train_loss}, step=0)
         log_final(logger, self._logged_params(), {"hparams/train_loss": train_loss})
         return self
 
-    def fit_arrays(self, features: np.ndarray, targets: np.ndarray) -> RidgeProber:
+    def fit_arrays(self, features: np.ndarray, targets: np.ndarray, groups: np.ndarray | None = None) -> RidgeProber:
         """Fit on arrays: ``features (n, p)``, ``targets (n, n_outputs)`` (any number of columns, one solve).
+
+        ``groups`` (excerpt per row) is accepted for a uniform interface and unused: alpha is fixed.
 
         Raises
         ------
@@ -115,13 +118,19 @@ class RidgeProber(Prober):
 
 
 class TunedRidgeProber(RidgeProber):
-    """Ridge with one alpha per dimension chosen by efficient leave-one-out (GCV) inside the fold's training part.
+    """Ridge with one alpha per dimension chosen inside the fold's training part, by default over whole excerpts.
 
     Parameters
     ----------
     alphas : sequence of float, optional
         Candidate penalties; default :data:`DEFAULT_ALPHAS` (``logspace(-2, 7, 37)``).
     fit_intercept : bool, default=True
+    cv : {"excerpt", "gcv"}, default="excerpt"
+        ``"excerpt"``: 5-fold cross-validation over whole excerpts of the training part (the outer folds hold out
+        whole excerpts, so the inner search must too); when ``fit_arrays`` gets no ``groups`` (e.g. a readout on
+        pooled features called without them) it falls back to GCV and records that in ``cv_used_``. ``"gcv"``: efficient leave-one-segment-out, which leaves the
+        other performances of a held-out segment's excerpt in training and so favours small alphas that memorise
+        excerpts (on the real MIDI features it gave a negative mean R2); kept for comparison.
 
     Attributes
     ----------
@@ -151,6 +160,9 @@ class TunedRidgeProber(RidgeProber):
 
     References
     ----------
+    With ``cv="excerpt"`` the search is :func:`probes.grouped_alpha.grouped_cv_errors` (one SVD per inner fold)
+    and the final fit is one ``Ridge(alpha=alpha_)`` solve with a penalty per target.
+
     Golub, G. H., Heath, M., & Wahba, G. (1979). Generalized cross-validation as a method for choosing a good ridge
     parameter. Technometrics 21(2), 215-223. doi:10.1080/00401706.1979.10489751
     """
@@ -158,26 +170,39 @@ class TunedRidgeProber(RidgeProber):
     name = "ridge_tuned"
     variant = "tuned"
 
-    def __init__(self, alphas: Any = None, fit_intercept: bool = True) -> None:
+    def __init__(self, alphas: Any = None, fit_intercept: bool = True, cv: str = "excerpt") -> None:
         self.alphas = alphas
         self.fit_intercept = fit_intercept
+        self.cv = cv
 
-    def fit_arrays(self, features: np.ndarray, targets: np.ndarray) -> TunedRidgeProber:
-        """Choose alpha per target by GCV and fit, in one ``RidgeCV`` call.
+    def fit_arrays(self, features: np.ndarray, targets: np.ndarray, groups: np.ndarray | None = None) -> TunedRidgeProber:
+        """Choose alpha per target (grouped CV over ``groups``, or GCV) and fit.
 
         Raises
         ------
         ValueError
-            If ``alphas`` is not a non-empty 1-D sequence of positive finite numbers, or bad arrays.
+            If ``alphas`` is not a non-empty 1-D sequence of positive finite numbers, ``cv`` is unknown, ``groups``
+            has not one entry per row, or bad arrays.
         """
         grid = DEFAULT_ALPHAS if self.alphas is None else np.asarray(self.alphas, dtype=np.float64)
         if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid <= 0):
             raise ValueError(f"alphas must be a non-empty 1-D sequence of positive finite numbers, got {self.alphas!r}")
+        if self.cv not in ("excerpt", "gcv"):
+            raise ValueError(f"cv must be 'excerpt' or 'gcv', got {self.cv!r}")
         features, targets = _check_arrays(features, targets)
         self.alphas_ = grid
-        self.model_ = RidgeCV(alphas=grid, fit_intercept=self.fit_intercept, alpha_per_target=True)
-        self.model_.fit(features, targets)
-        self.alpha_ = np.broadcast_to(np.asarray(self.model_.alpha_, dtype=np.float64), (targets.shape[1],)).copy()
+        if groups is not None and len(groups) != len(features):
+            raise ValueError(f"groups has {len(groups)} entries, expected one per feature row ({len(features)})")
+        self.cv_used_ = "excerpt" if self.cv == "excerpt" and groups is not None else "gcv"
+        if self.cv_used_ == "gcv":
+            self.model_ = RidgeCV(alphas=grid, fit_intercept=self.fit_intercept, alpha_per_target=True)
+            self.model_.fit(features, targets)
+            chosen = self.model_.alpha_
+        else:
+            errors = grouped_cv_errors(features, targets, np.asarray(groups), grid)  # (n_alphas, n_targets)
+            chosen = grid[np.argmin(errors, axis=0)]
+            self.model_ = Ridge(alpha=chosen, fit_intercept=self.fit_intercept).fit(features, targets)
+        self.alpha_ = np.broadcast_to(np.asarray(chosen, dtype=np.float64), (targets.shape[1],)).copy()
         self.n_alpha_at_lower_edge_ = int(np.sum(self.alpha_ == grid.min())) if grid.size > 1 else 0
         self.n_alpha_at_upper_edge_ = int(np.sum(self.alpha_ == grid.max())) if grid.size > 1 else 0
         if self.n_alpha_at_lower_edge_:
