@@ -32,8 +32,10 @@ class ProbingCallback(AuditSectionCallback):
         return ("probing_comparison", *families)
 
     def fingerprint(self, context: AuditContext) -> str:
-        """The run's fingerprint plus the probers compared (adding a prober recomputes the comparison)."""
-        return f"{context.fingerprint}:{','.join(sorted(context.predictions))}"
+        """The run's fingerprint plus each prober's prediction configuration hash: adding a prober, or predictions
+        refitted under a changed prober configuration, recomputes the comparison."""
+        hashes = ",".join(f"{name}={oof.config_hash}" for name, oof in sorted(context.predictions.items()))
+        return f"{context.fingerprint}:{hashes}"
 
     def compute(self, context: AuditContext) -> tuple[dict[str, Any], dict[str, Figure]]:
         cache = context.cache
