@@ -46,15 +46,17 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
         template = build_prober(name, config.seed, **kwargs)
         stacked = template.view == "stats" and hasattr(template, "fit_arrays")
         if stacked and config.n_permutations > 0:
-            nulls[name] = _cached_null(name, context, config, kwargs)
+            nulls[name] = _cached_null(name, context, config, kwargs, oof.config_hash)
         progress(f"{name}: {len(oof.fitted_folds)} folds fitted, {len(oof.resumed_folds)} resumed"
                   + (f", permutation null ({config.n_permutations})" if name in nulls else "")
                   + f" in {time.perf_counter() - started:.1f} s")
     context.inputs["nulls"] = nulls
 
 
-def _cached_null(name: str, context: AuditContext, config: RunConfig, kwargs: dict) -> np.ndarray:
-    path = Path(config.out) / PREDICTIONS_DIR / name / f"permutation_null_{context.fingerprint[:16]}.npy"
+def _cached_null(name: str, context: AuditContext, config: RunConfig, kwargs: dict, predictions_hash: str) -> np.ndarray:
+    """The prober's refit null, reused only for the same run fingerprint and the same prober configuration."""
+    key = f"{context.fingerprint[:16]}_{predictions_hash[:16]}"
+    path = Path(config.out) / PREDICTIONS_DIR / name / f"permutation_null_{key}.npy"
     if path.is_file():
         return np.load(path)
     result = permutation_null(name, context.cache, config.n_permutations, config.seed, **kwargs)
