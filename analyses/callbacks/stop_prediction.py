@@ -11,6 +11,7 @@ from analyses.callbacks.base import AuditSectionCallback
 from analyses.callbacks.downstream_inputs import embedded, quality_scores, stats_features
 from analyses.context import AuditContext
 from analyses.factors import parallel_analysis
+from analyses.plots_downstream import plot_stop_auc
 from analyses.probe_metrics import probe_scores
 from analyses.stop_prediction import build_feature_sets, stop_prediction, stop_prediction_unavailable
 from datamodules.masterclass import load_moments, segment_moments
@@ -51,7 +52,8 @@ class StopPredictionCallback(AuditSectionCallback):
             feature_sets, labels[found], groups[found], durations_s=segments.duration_s[found],
             n_resamples=int(context.settings.get("n_bootstrap", 1000)), seed=context.seed, exclusions=exclusions,
         )
-        return {"stop_prediction": {**result.to_dict(), "quality_source": source, "moments_file": str(path)}}, {}
+        payload = {**result.to_dict(), "quality_source": source, "moments_file": str(path)}
+        return {"stop_prediction": payload}, {"stop_auc_by_configuration": plot_stop_auc(payload)}
 
 
 def _probe_r2(context: AuditContext) -> np.ndarray:
