@@ -7,14 +7,16 @@ mask that marks the real frames.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from datamodules.store import EmbeddingStore
+from datamodules.store import FRAMES_FILE, EmbeddingStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +98,37 @@ class FramesDataset(Dataset):
         return self.store.lengths[self.store_rows]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        frames = torch.from_numpy(np.array(self.store.frames(self.store_rows[index]), dtype=np.float32))  # (T, D)
+        frames = torch.from_numpy(read_frames(self.store, self.store_rows[index])).float()  # (T, D)
         if self.mean is not None:
-            frames = (frames - self.mean) / self.scale
+            frames.sub_(self.mean).div_(self.scale)  # (T, D), in place on the private copy
         return frames, self.targets[index], self.rows[index]
+
+
+def read_frames(store: EmbeddingStore, row: int) -> np.ndarray:
+    """A private float16 copy of segment ``row``'s frames, shape ``(n_frames, dim)``, read with ``pread``.
+
+    Unlike the memory map of :meth:`EmbeddingStore.frames`, whose pages stay mapped (and counted in the process's
+    resident memory) once touched, a read leaves them in the kernel's page cache only: resident memory during an
+    epoch is one batch, whatever the number of frames in the store.
+    """
+    start, stop = int(store.offsets[row]), int(store.offsets[row + 1])
+    frames = np.empty((stop - start, store.dim), dtype=np.float16)  # (n_frames, dim)
+    with open(store.store_dir / FRAMES_FILE, "rb", buffering=0) as handle:
+        n_read = os.preadv(handle.fileno(), [frames], start * store.dim * frames.itemsize)
+    if n_read != frames.nbytes:
+        raise OSError(f"{store.store_dir / FRAMES_FILE}: short read of segment {row} ({n_read} of {frames.nbytes} "
+                      "bytes); the store is truncated, rebuild it")
+    return frames
 
 
 def collate_padded(items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> PaddedBatch:
     """Pad ``(frames (T_i, D), targets (19,), row)`` items into a :class:`PaddedBatch`."""
     lengths = torch.tensor([frames.shape[0] for frames, _, _ in items])
     max_frames, dim = int(lengths.max()), items[0][0].shape[1]
-    frames = torch.zeros(len(items), max_frames, dim)  # (batch, max_frames, D)
+    frames = torch.empty(len(items), max_frames, dim)  # (batch, max_frames, D): each element written once
     for position, (sequence, _, _) in enumerate(items):
         frames[position, : sequence.shape[0]] = sequence
+        frames[position, sequence.shape[0] :] = 0.0
     mask = torch.arange(max_frames)[None, :] < lengths[:, None]  # (batch, max_frames)
     targets = torch.stack([target for _, target, _ in items])
     rows = torch.stack([row for _, _, row in items])
@@ -163,3 +183,29 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
             batches.extend(part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size))
         for index in rng.permutation(len(batches)):
             yield batches[index]
+
+
+class PrefetchingDataLoader(DataLoader):
+    """A DataLoader that prepares the next batch in a background thread while the caller works on the current one.
+
+    With ``num_workers=0`` reading, standardising and padding a batch of frames otherwise waits for the training
+    step, and the step for it; here they overlap (reads and torch kernels release the GIL). The batches and their
+    order are exactly those of a plain DataLoader. With ``num_workers > 0`` the worker processes already overlap,
+    and iteration is the plain one.
+    """
+
+    def __iter__(self) -> Iterator:
+        batches = super().__iter__()
+        return batches if self.num_workers > 0 else _prefetched(batches)
+
+
+_END = object()
+
+
+def _prefetched(batches: Iterator) -> Iterator:
+    """Yield ``batches`` while the next one is being made in one background thread."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="percepiano-prefetch") as executor:
+        pending = executor.submit(next, batches, _END)
+        while (batch := pending.result()) is not _END:
+            pending = executor.submit(next, batches, _END)
+            yield batch

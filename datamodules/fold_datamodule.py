@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 from datamodules.batching import (
     FramesDataset,
     LengthBucketBatchSampler,
+    PrefetchingDataLoader,
     StatsDataset,
     collate_padded,
 )
@@ -171,14 +172,15 @@ class FoldDataModule(L.LightningDataModule):
         )
 
     def loader(self, rows: np.ndarray, shuffle: bool) -> DataLoader:
-        """A DataLoader over ``rows`` (length-bucketed and padded in the frames view)."""
+        """A DataLoader over ``rows`` (length-bucketed, padded and prefetched in a thread in the frames view)."""
         dataset = self.dataset(rows)
         if self.view == "stats":
             generator = torch.Generator().manual_seed(self.seed)
             return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=generator,
                               num_workers=self.num_workers)
         sampler = LengthBucketBatchSampler(dataset.lengths(), self.batch_size, self.seed, shuffle=shuffle)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_padded, num_workers=self.num_workers)
+        return PrefetchingDataLoader(dataset, batch_sampler=sampler, collate_fn=collate_padded,
+                                     num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled batches of the training rows (inner validation excluded)."""

@@ -29,7 +29,12 @@ class BatchedMLPModule(RegressionModule):
 
     Attributes
     ----------
-    weight1 : Parameter of shape (n_outputs, input_dim, hidden_dim)
+    weight1 : Tensor of shape (n_outputs, input_dim, hidden_dim)
+        A view of ``weight1_input_major``: slice ``k`` is MLP ``k``'s first layer.
+    weight1_input_major : Parameter of shape (input_dim, n_outputs, hidden_dim)
+        The first layers stored input-major and contiguous, so that the 19 of them are one
+        ``(batch, input_dim) @ (input_dim, n_outputs * hidden_dim)`` matrix product and the fused Adam update
+        runs on contiguous memory.
     bias1 : Parameter of shape (n_outputs, hidden_dim)
     weight2 : Parameter of shape (n_outputs, hidden_dim, 1)
     bias2 : Parameter of shape (n_outputs, 1)
@@ -48,27 +53,34 @@ class BatchedMLPModule(RegressionModule):
     ) -> None:  # fmt: skip
         super().__init__()
         self.save_hyperparameters()
-        self.weight1 = nn.Parameter(torch.empty(n_outputs, input_dim, hidden_dim))
+        self.weight1_input_major = nn.Parameter(torch.empty(input_dim, n_outputs, hidden_dim))
         self.bias1 = nn.Parameter(torch.empty(n_outputs, hidden_dim))
         self.weight2 = nn.Parameter(torch.empty(n_outputs, hidden_dim, 1))
         self.bias2 = nn.Parameter(torch.empty(n_outputs, 1))
         self.reset_parameters()
         self._build_metrics()
 
+    @property
+    def weight1(self) -> torch.Tensor:
+        """First-layer weights, shape ``(n_outputs, input_dim, hidden_dim)`` (a view: writes reach the parameter)."""
+        return self.weight1_input_major.permute(1, 0, 2)
+
     def reset_parameters(self) -> None:
         """Uniform on ``+-1 / sqrt(fan_in)`` per layer, as ``nn.Linear``'s default."""
         for weight, bias, fan_in in ((self.weight1, self.bias1, self.hparams.input_dim),
                                      (self.weight2, self.bias2, self.hparams.hidden_dim)):
             bound = 1.0 / math.sqrt(fan_in)
-            nn.init.uniform_(weight, -bound, bound)
+            with torch.no_grad():  # drawn in (n_outputs, fan_in, fan_out) order whatever the storage layout
+                weight.copy_(torch.empty(weight.shape, dtype=weight.dtype).uniform_(-bound, bound))
             nn.init.uniform_(bias, -bound, bound)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Predictions ``(batch, n_outputs)`` for ``features`` of shape ``(batch, input_dim)``."""
-        hidden = torch.einsum("bi,kih->kbh", features, self.weight1) + self.bias1.unsqueeze(1)  # (k, batch, hidden)
-        hidden = torch.relu(hidden)  # (k, batch, hidden)
-        outputs = torch.baddbmm(self.bias2.unsqueeze(1), hidden, self.weight2)  # (k, batch, 1)
-        return outputs.squeeze(-1).transpose(0, 1).contiguous()  # (batch, k)
+        input_dim, n_outputs, hidden_dim = self.weight1_input_major.shape
+        first = self.weight1_input_major.view(input_dim, n_outputs * hidden_dim)  # (input_dim, k * hidden)
+        hidden = torch.addmm(self.bias1.reshape(-1), features, first)  # (batch, k * hidden): one matrix product
+        hidden = torch.relu(hidden).view(-1, n_outputs, hidden_dim)  # (batch, k, hidden)
+        return torch.einsum("bkh,kh->bk", hidden, self.weight2.squeeze(-1)) + self.bias2.squeeze(-1)  # (batch, k)
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Sum over outputs of each output's mean squared error (keeps the MLPs' gradients independent)."""

@@ -14,6 +14,8 @@ from torchmetrics import MeanSquaredError, MetricCollection, R2Score
 from probes.base import unpack_batch
 
 STAGES: tuple[str, ...] = ("train", "val")
+#: Devices with a fused Adam kernel in torch 2.13.
+_FUSED_ADAM_DEVICES: frozenset[str] = frozenset({"cpu", "cuda"})
 
 
 class RegressionModule(L.LightningModule):
@@ -55,8 +57,15 @@ class RegressionModule(L.LightningModule):
         return self._common_step(batch, "val")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam with ``weight_decay`` as its L2 term; the fused kernel (one pass per parameter) where it exists.
+
+        The fused update computes the same formula as the default one, element by element, without the temporaries;
+        on a CPU it made Adam's share of a 19-MLP step fall from about half to a tenth.
+        """
+        parameters = list(self.parameters())
+        fused = all(parameter.device.type in _FUSED_ADAM_DEVICES for parameter in parameters)
         return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay
+            parameters, lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay, fused=fused
         )
 
 
