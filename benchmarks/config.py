@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding", "downstream")
-DEFAULT_PROBES: tuple[str, ...] = ("ridge", "ridge_tuned", "attention", "attention_es", "mlp", "factor", "factor_leaky")
+DEFAULT_PROBES: tuple[str, ...] = ("ridge", "ridge_tuned", "attention", "attention_es", "mlp", "mlp_es", "factor",
+                                   "factor_leaky")
 
 
 @dataclass(frozen=True)

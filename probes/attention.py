@@ -12,14 +12,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from datamodules.dimensions import N_DIMENSIONS
 from probes.base import Prober
-from probes.best_weights import RestoreBestWeights
-from probes.ridge import RidgeProber, TunedRidgeProber, training_rows
+from probes.ridge import RidgeProber, training_rows
 from probes.tensorboard import log_final
 from probes.training import RegressionModule, final_metrics, fit_module, map_batches, trained_device
 
@@ -208,85 +206,3 @@ class AttentionPoolingProber(Prober):
 
     def _logged_params(self) -> dict[str, Any]:
         return self.get_params()
-
-
-class AttentionEarlyStoppingProber(AttentionPoolingProber):
-    """Attention pooling with early stopping on an inner validation split and a GCV-tuned Ridge readout (tuned).
-
-    Parameters
-    ----------
-    hidden_dim, learning_rate, weight_decay, batch_size, seed, accelerator
-        As in :class:`AttentionPoolingProber`.
-    max_epochs : int, default=50
-        Upper bound; training stops after ``patience`` epochs without improvement of the inner ``val/loss``.
-    patience : int, default=10
-    inner_val_fraction : float, default=0.2
-        Share of the fold's training rows (whole excerpts) held out for early stopping; the DataModule must be
-        built with it (:meth:`datamodule_kwargs` says so). The fold's validation rows are never used.
-    ridge_alphas : sequence of float, optional
-        Readout grid for :class:`~probes.ridge.TunedRidgeProber` (GCV on the whole training part).
-
-    Attributes
-    ----------
-    best_epoch_ : int
-        Epoch whose weights were restored.
-    best_inner_val_loss_ : float
-    readout_ : TunedRidgeProber
-    module_, device_, n_outputs_
-        As in :class:`AttentionPoolingProber`.
-
-    Raises
-    ------
-    ValueError
-        In ``fit``, if the DataModule has no inner validation rows.
-    """
-
-    name = "attention_es"
-    variant = "tuned"
-
-    def __init__(
-        self, hidden_dim: int = 128, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 50,
-        batch_size: int = 32, patience: int = 10, inner_val_fraction: float = 0.2, ridge_alphas: Any = None,
-        seed: int = 0, accelerator: str = "auto",
-    ) -> None:  # fmt: skip
-        self.hidden_dim = hidden_dim
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.patience = patience
-        self.inner_val_fraction = inner_val_fraction
-        self.ridge_alphas = ridge_alphas
-        self.seed = seed
-        self.accelerator = accelerator
-
-    def datamodule_kwargs(self) -> dict[str, Any]:
-        """``view="frames"``, ``batch_size`` and ``inner_val_fraction``."""
-        return {**super().datamodule_kwargs(), "inner_val_fraction": self.inner_val_fraction}
-
-    def fold_outputs(self, datamodule: Any) -> dict[str, np.ndarray]:
-        """``{"best_epoch": (), "alpha": (19,)}``."""
-        self._check_fitted()
-        return {"best_epoch": np.asarray(self.best_epoch_), "alpha": self.readout_.alpha_}
-
-    def _callbacks(self, datamodule: Any) -> list:
-        if len(datamodule.inner_val_rows_) == 0:
-            raise ValueError(f"attention_es needs an inner validation split: build the FoldDataModule with "
-                             f"inner_val_fraction={self.inner_val_fraction} (got inner_val_fraction="
-                             f"{datamodule.inner_val_fraction})")
-        if isinstance(self.patience, bool) or not isinstance(self.patience, (int, np.integer)) or self.patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {self.patience!r}")
-        self._best = RestoreBestWeights(monitor="val/loss", mode="min")
-        return [EarlyStopping(monitor="val/loss", mode="min", patience=self.patience), self._best]
-
-    def _after_training(self) -> None:
-        self.best_epoch_, self.best_inner_val_loss_ = self._best.best_epoch, self._best.best_score
-
-    def _readout(self) -> TunedRidgeProber:
-        return TunedRidgeProber(alphas=self.ridge_alphas)
-
-    def _extra_metrics(self) -> dict[str, float]:
-        return {"hparams/best_epoch": self.best_epoch_, "hparams/best_inner_val_loss": self.best_inner_val_loss_}
-
-    def _logged_params(self) -> dict[str, Any]:
-        return {**self.get_params(), "alpha_median": float(np.median(self.readout_.alpha_))}

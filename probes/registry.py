@@ -16,10 +16,12 @@ import logging
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from probes.attention import AttentionEarlyStoppingProber, AttentionPoolingProber
+from probes.attention import AttentionPoolingProber
+from probes.attention_es import AttentionEarlyStoppingProber
 from probes.base import VARIANTS, VIEWS, Prober
 from probes.factor import FactorProber, LeakyFactorProber
 from probes.mlp import MLPProber
+from probes.mlp_es import MLPEarlyStoppingProber
 from probes.ridge import RidgeProber, TunedRidgeProber
 
 _log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ class UnknownProberError(ValueError):
 BUILTIN_PROBERS: dict[str, type[Prober]] = {
     prober.name: prober
     for prober in (RidgeProber, TunedRidgeProber, AttentionPoolingProber, AttentionEarlyStoppingProber, MLPProber,
-                   FactorProber, LeakyFactorProber)
+                   MLPEarlyStoppingProber, FactorProber, LeakyFactorProber)
 }  # fmt: skip
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from analyses.callbacks.base import AuditSectionCallback
-from analyses.callbacks.downstream_inputs import embedded, quality_scores, stats_features
+from analyses.callbacks.downstream_inputs import DEFAULT_QUALITY_PROBER, embedded, quality_scores, stats_features
 from analyses.context import AuditContext
 from analyses.factors import parallel_analysis
 from analyses.plots_downstream import plot_stop_auc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.report.format import interval, number, table
+from benchmarks.report.format import interval, table
 
 Rendered = "tuple[str, list[str]] | None"
 

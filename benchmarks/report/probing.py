@@ -24,7 +24,7 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
             f"refitted per permutation; trained probers: their out-of-fold predictions against labels permuted within "
             f"each validation fold, no refit), BH-corrected jointly over all tested probers and dimensions; leaky "
             f"variants are not tested; seed {result['seed']}. Variants: `ridge`, `attention`, `mlp` are the original "
-            f"recipes (faithful); `ridge_tuned`, `attention_es` tune or stop early inside the training part only; "
+            f"recipes (faithful); `ridge_tuned`, `attention_es`, `mlp_es` tune or stop early inside the training part only; "
             f"`factor` fits the label PCA in each training fold, `factor_leaky` on all labels (the original's leak).",
             ""]
     names = list(probers)

@@ -12,7 +12,9 @@ plus an optional content vector, plus the planted signals. With ``z = (quality -
   a random sign ``s = +-1`` per segment, so ``E[mean | z] = 0`` (no linear signal in the mean, none in the std)
   while ``|mean @ a_d| = c * (offset + z[d])`` up to noise: one ReLU pair of an MLP on pooled stats reads it.
 
-All directions are orthonormal (QR of a Gaussian matrix); content vectors are projected off them.
+All directions are orthonormal (QR of a Gaussian matrix); content vectors are projected off them. The marker and
+the sparse directions live on disjoint sets of frame coordinates, so the per-coordinate standard deviation over a
+segment's frames (half of the stats-pooled features) carries no term linear in the sparse dimension's quality.
 """
 
 from __future__ import annotations
@@ -112,31 +114,51 @@ class RenderedSegment:
 
 def make_frame_encoder(spec: SyntheticSpec, quality: np.ndarray, rng: np.random.Generator) -> FrameEncoder:
     """Draw orthonormal directions for ``spec``; standardise by the mean and std of ``quality`` (n, 19)."""
-    n_linear, n_sparse, n_nonlinear = (len(spec.linear_dimensions), len(spec.sparse_dimensions),
-                                       len(spec.nonlinear_dimensions))
-    basis, _ = np.linalg.qr(rng.standard_normal((spec.dim, max(spec.n_directions, 1))))
-    basis = basis.T  # (n_directions, dim)
-    start = n_linear + n_sparse + (1 if n_sparse else 0)
+    sparse_directions, marker_direction = _sparse_directions(spec, rng)
+    head = np.concatenate([sparse_directions, marker_direction[None]]) if spec.sparse_dimensions else sparse_directions
+    n_linear, n_nonlinear = len(spec.linear_dimensions), len(spec.nonlinear_dimensions)
+    draws = np.concatenate([head.T, rng.standard_normal((spec.dim, n_linear + n_nonlinear))], axis=1)
+    basis, _ = np.linalg.qr(draws)  # (dim, n_directions): the first columns span the sparse and marker directions
+    rest = basis[:, len(head) :].T  # (n_linear + n_nonlinear, dim), orthogonal to them
     return FrameEncoder(
         dim=spec.dim,
         quality_mean=quality.mean(axis=0),
         quality_std=quality.std(axis=0),
         linear_dimensions=spec.linear_dimensions,
-        linear_directions=basis[:n_linear],
+        linear_directions=rest[:n_linear],
         linear_strengths=np.asarray(spec.linear_strengths, dtype=np.float64),
         sparse_dimensions=spec.sparse_dimensions,
-        sparse_directions=basis[n_linear : n_linear + n_sparse],
-        marker_direction=basis[n_linear + n_sparse] if n_sparse else np.zeros(spec.dim),
+        sparse_directions=sparse_directions,
+        marker_direction=marker_direction,
         sparse_fraction=spec.sparse_fraction,
         sparse_strength=spec.sparse_strength,
-        marker_strength=spec.marker_strength if n_sparse else 0.0,
+        marker_strength=spec.marker_strength if spec.sparse_dimensions else 0.0,
         nonlinear_dimensions=spec.nonlinear_dimensions,
-        nonlinear_directions=basis[start : start + n_nonlinear],
+        nonlinear_directions=rest[n_linear:],
         nonlinear_strength=spec.nonlinear_strength,
         nonlinear_offset=spec.nonlinear_offset,
         frame_noise_std=spec.frame_noise_std,
         segment_noise_std=spec.segment_noise_std,
     )
+
+
+def _sparse_directions(spec: SyntheticSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse directions ``(n_sparse, dim)`` and the marker ``(dim,)`` on disjoint sets of coordinates.
+
+    A marked frame is shifted by ``marker_strength * m + sparse_strength * z * v``; the per-coordinate variance over
+    a segment's frames then holds ``m_i * v_i * z``, linear in ``z``, unless ``m_i * v_i = 0`` for every coordinate
+    ``i``. Disjoint supports keep the sparse dimension out of the stats-pooled std features (only ``z ** 2`` remains).
+    """
+    n_sparse = len(spec.sparse_dimensions)
+    if not n_sparse:
+        return np.zeros((0, spec.dim)), np.zeros(spec.dim)
+    coordinates = rng.permutation(spec.dim)
+    marker_support, sparse_support = coordinates[: spec.dim // 2], coordinates[spec.dim // 2 :]
+    marker = np.zeros(spec.dim)
+    marker[marker_support] = rng.standard_normal(marker_support.size)
+    sparse = np.zeros((n_sparse, spec.dim))
+    sparse[:, sparse_support] = np.linalg.qr(rng.standard_normal((sparse_support.size, n_sparse)))[0].T
+    return sparse, marker / np.linalg.norm(marker)
 
 
 def render_segment(

@@ -19,9 +19,6 @@ import numpy as np
 from datamodules.dimensions import N_DIMENSIONS
 from datamodules.synthetic.spec import SyntheticSpec
 
-MECHANISM_GROUPS = ("linear_dimensions", "sparse_dimensions", "nonlinear_dimensions")
-
-
 @dataclass(frozen=True, slots=True)
 class LabelModel:
     """Planted label structure.
@@ -29,8 +26,10 @@ class LabelModel:
     Attributes
     ----------
     loadings : ndarray of shape (19, n_factors)
-        Primary loadings positive; audible and silent-factor dimensions have no cross-loadings.
+        Primary loadings positive; audible dimensions have no cross-loadings, silent-factor dimensions cross-load on
+        the other silent factors only.
     primary_factor : ndarray of shape (19,), int64
+        -1 for a dimension on no factor (sparse and nonlinear dimensions).
     silent_factors : tuple of int
         Factors on which no audible dimension loads: their dimensions leave no trace in the frames.
     offsets : ndarray of shape (19,)
@@ -87,26 +86,26 @@ class LabelModel:
 
 
 def make_label_model(spec: SyntheticSpec, rng: np.random.Generator) -> LabelModel:
-    """Draw loadings and offsets for ``spec``.
+    """Draw loadings and offsets for ``spec`` so that exactly the planted dimensions are predictable from frames.
 
-    Each mechanism group (linear, sparse, nonlinear dimensions) gets its own primary factor, so that a mechanism
-    cannot leak into another through label correlations (with fewer factors the groups wrap around). Factors
-    holding no audible dimension are *silent*. Inaudible dimensions fill the factors up to even sizes, silent
-    factors first. Primary loadings are uniform on ``loading_range``; inaudible dimensions on audible factors
-    get N(0, cross_loading_std) cross-loadings on the other audible factors.
+    Factor 0 is the *audible* factor when there are linear dimensions: the linear dimensions load on it and no other
+    dimension does, so their shared variance is itself encoded. Sparse and nonlinear dimensions load on no factor
+    (their latent score is the excerpt effect plus a unique part): no other label carries them, so a linear probe
+    cannot reach them through a correlated linear dimension. The inaudible dimensions fill the remaining *silent*
+    factors evenly (in random order), with N(0, cross_loading_std) cross-loadings on the other silent factors only;
+    with no silent factor they load on none. Every inaudible dimension's quality is then independent of every
+    audible dimension's quality, hence of the frames. Primary loadings are uniform on ``loading_range``.
     """
     primary = _assign_factors(spec, rng)
-    n_audible_groups = min(sum(1 for name in MECHANISM_GROUPS if getattr(spec, name)), spec.n_factors)
-    silent = tuple(range(n_audible_groups, spec.n_factors))
+    silent = tuple(range(1 if spec.linear_dimensions else 0, spec.n_factors))
     loadings = np.zeros((N_DIMENSIONS, spec.n_factors))
-    loadings[np.arange(N_DIMENSIONS), primary] = rng.uniform(*spec.loading_range, size=N_DIMENSIONS)
-    audible = set(spec.audible_dimensions)
-    for dimension in range(N_DIMENSIONS):
-        if dimension in audible or primary[dimension] in silent:
-            continue
-        for factor in range(n_audible_groups):
-            if factor != primary[dimension]:
-                loadings[dimension, factor] = rng.normal(0.0, spec.cross_loading_std)
+    on_factor = np.flatnonzero(primary >= 0)
+    loadings[on_factor, primary[on_factor]] = rng.uniform(*spec.loading_range, size=on_factor.size)
+    for dimension in on_factor:
+        if primary[dimension] in silent:
+            for factor in silent:
+                if factor != primary[dimension]:
+                    loadings[dimension, factor] = rng.normal(0.0, spec.cross_loading_std)
     score_std = np.sqrt((loadings**2).sum(axis=1) + spec.excerpt_variance + spec.unique_variance)
     return LabelModel(
         loadings=loadings,
@@ -121,21 +120,13 @@ def make_label_model(spec: SyntheticSpec, rng: np.random.Generator) -> LabelMode
 
 
 def _assign_factors(spec: SyntheticSpec, rng: np.random.Generator) -> np.ndarray:
-    """Primary factor per dimension, shape (19,): mechanism groups first, then even fill."""
+    """Primary factor per dimension, shape (19,): 0 for linear dimensions, -1 for sparse, nonlinear and (without
+    silent factors) inaudible ones, silent factors dealt evenly to the inaudible dimensions in random order."""
     primary = np.full(N_DIMENSIONS, -1, dtype=np.int64)
-    groups = [getattr(spec, name) for name in MECHANISM_GROUPS if getattr(spec, name)]
-    for position, dimensions in enumerate(groups):
-        primary[list(dimensions)] = position % spec.n_factors
-    capacity = np.array([len(part) for part in np.array_split(np.arange(N_DIMENSIONS), spec.n_factors)])
-    capacity -= np.bincount(primary[primary >= 0], minlength=spec.n_factors)
-    n_audible_groups = min(len(groups), spec.n_factors)
-    fill_order = [*range(n_audible_groups, spec.n_factors), *range(n_audible_groups)]
-    inaudible = rng.permutation(np.flatnonzero(primary < 0))
-    position = 0
-    for factor in fill_order:
-        take = max(int(capacity[factor]), 0)
-        primary[inaudible[position : position + take]] = factor
-        position += take
-    leftover = inaudible[position:]
-    primary[leftover] = np.arange(leftover.size) % spec.n_factors
+    primary[list(spec.linear_dimensions)] = 0
+    first_silent = 1 if spec.linear_dimensions else 0
+    inaudible = rng.permutation(np.setdiff1d(np.arange(N_DIMENSIONS), spec.audible_dimensions))
+    n_silent = spec.n_factors - first_silent
+    if n_silent > 0:
+        primary[inaudible] = first_silent + np.arange(inaudible.size) % n_silent
     return primary

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from datamodules.dimensions import N_DIMENSIONS
 
@@ -19,8 +19,9 @@ class SyntheticSpec:
 
     Parameters
     ----------
-    n_segments : int, default=288
-        Labelled segments (PercePiano: 1,202).
+    n_segments : int, default=384
+        Labelled segments (PercePiano: 1,202); 8 per excerpt by default, enough for the tuned probers to recover
+        every planted mechanism out of fold.
     n_works : int, default=4
         Works; keys read ``Synth_W{w}_{n_bars}bars_{player}_{segment}``.
     n_excerpts_per_work : int, default=12
@@ -38,7 +39,8 @@ class SyntheticSpec:
     loading_range : (float, float), default=(0.6, 0.9)
         Range of each dimension's loading on its primary factor.
     cross_loading_std : float, default=0.1
-        Standard deviation of cross-loadings of inaudible dimensions on the other audible-group factors.
+        Standard deviation of cross-loadings of inaudible dimensions on the other silent factors (never on the
+        audible factor: see :func:`~datamodules.synthetic.labels.make_label_model`).
     excerpt_variance : float, default=0.3
         Variance of the excerpt effect (shared by all performances of an excerpt, independent per dimension),
         on the latent score scale where a factor has variance 1.
@@ -50,7 +52,7 @@ class SyntheticSpec:
         Inclusive range of kept rating rows per key.
     n_rater_pool : int, default=65
         Distinct raters (the ``user`` column).
-    rater_noise_range : (float, float), default=(0.8, 2.8)
+    rater_noise_range : (float, float), default=(0.6, 2.2)
         Range of the planted per-dimension rater noise standard deviation, on the 1-7 scale.
     rater_bias_std : float, default=0.3
         Standard deviation of each rater's leniency (added to all 19 ratings of a row), 1-7 scale.
@@ -58,22 +60,24 @@ class SyntheticSpec:
         Probability that a rating cell is missing (written blank or ``0.0``, half each).
     out_of_range_fraction : float, default=0.02
         Probability that a key gets one extra rating row holding an 8 or 9 (dropped by the loader).
-    dim : int, default=64
+    dim : int, default=32
         Embedding width D (MuQ: 1024).
     frames_per_segment : (int, int), default=(60, 120)
         Inclusive range of frames per segment (25 frames per second).
     linear_dimensions : tuple of int, default=(8, 10, 16, 3)
         Dimensions encoded as a shift of every frame along one direction, proportional to the standardised quality.
-    linear_strengths : tuple of float, default=(0.8, 0.6, 0.5, 0.4)
+    linear_strengths : tuple of float, default=(0.8, 0.7, 0.6, 0.5)
         Shift per standard deviation of quality, one per linear dimension (frame noise has std ``frame_noise_std``).
     sparse_dimensions : tuple of int, default=(0,)
         Dimensions encoded only in a few marked frames.
     sparse_fraction : float, default=0.05
         Fraction of frames marked (at least one per segment).
-    sparse_strength : float, default=2.0
-        Shift of a marked frame along the sparse dimension's direction per standard deviation of quality.
-    marker_strength : float, default=4.0
-        Shift of every marked frame along the marker direction (how attention finds them).
+    sparse_strength : float, default=4.0
+        Shift of a marked frame along the sparse dimension's direction per standard deviation of quality (the
+        plain mean sees ``sparse_fraction`` of it).
+    marker_strength : float, default=8.0
+        Shift of every marked frame along the marker direction (how attention finds them). Marker and sparse
+        directions use disjoint coordinates, so the per-coordinate std carries no linear trace of the quality.
     nonlinear_dimensions : tuple of int, default=(4,)
         Dimensions encoded only in the magnitude of a mean shift with a random sign (no linear signal).
     nonlinear_strength : float, default=2.5
@@ -126,12 +130,12 @@ class SyntheticSpec:
     Examples
     --------
     >>> SyntheticSpec().n_segments
-    288
+    384
     >>> SyntheticSpec.real_scale().dim
     1024
     """
 
-    n_segments: int = 288
+    n_segments: int = 384
     n_works: int = 4
     n_excerpts_per_work: int = 12
     n_players: int = 8
@@ -146,18 +150,18 @@ class SyntheticSpec:
     label_spread: float = 0.5
     raters_per_key: tuple[int, int] = (4, 19)
     n_rater_pool: int = 65
-    rater_noise_range: tuple[float, float] = (0.8, 2.8)
+    rater_noise_range: tuple[float, float] = (0.6, 2.2)
     rater_bias_std: float = 0.3
     missing_fraction: float = 0.03
     out_of_range_fraction: float = 0.02
-    dim: int = 64
+    dim: int = 32
     frames_per_segment: tuple[int, int] = (60, 120)
     linear_dimensions: tuple[int, ...] = (8, 10, 16, 3)
-    linear_strengths: tuple[float, ...] = (0.8, 0.6, 0.5, 0.4)
+    linear_strengths: tuple[float, ...] = (0.8, 0.7, 0.6, 0.5)
     sparse_dimensions: tuple[int, ...] = (0,)
     sparse_fraction: float = 0.05
-    sparse_strength: float = 2.0
-    marker_strength: float = 4.0
+    sparse_strength: float = 4.0
+    marker_strength: float = 8.0
     nonlinear_dimensions: tuple[int, ...] = (4,)
     nonlinear_strength: float = 2.5
     nonlinear_offset: float = 2.0
@@ -296,6 +300,9 @@ def _check_mechanisms(spec: SyntheticSpec) -> None:
         raise _fail("linear_strengths", spec.linear_strengths, "finite numbers >= 0")
     if spec.n_directions > spec.dim:
         raise _fail("dim", spec.dim, f"at least the {spec.n_directions} directions the planted mechanisms need")
+    if spec.sparse_dimensions and spec.dim // 2 < len(spec.sparse_dimensions):
+        raise _fail("dim", spec.dim, f"at least {2 * len(spec.sparse_dimensions)} (the marker and the sparse "
+                    "directions use disjoint halves of the coordinates)")
     for name in ("stop_dimensions", "placement_dimensions"):
         outside = sorted(set(getattr(spec, name)) - set(spec.audible_dimensions))
         if outside:

@@ -32,7 +32,7 @@ from datamodules.synthetic.recordings import make_competition
 from datamodules.synthetic.recovery import recovery_report
 from datamodules.synthetic.spec import SyntheticSpec
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 GENERATOR = "percepiano-bench datamodules.synthetic"
 GROUND_TRUTH_FILE = "ground_truth.json"
 RATINGS_FILE = "total_2rounds.csv"
@@ -42,6 +42,17 @@ MASTERCLASS_EMBEDDINGS_FILE = "masterclass_embeddings.pt"
 COMPETITION_EMBEDDINGS_FILE = "competition_embeddings.pt"
 CACHE_FILES = ("labels.json", "folds.json", "muq_embeddings.pt", RATINGS_FILE, MOMENTS_FILE, RECORDINGS_FILE,
                MASTERCLASS_EMBEDDINGS_FILE, COMPETITION_EMBEDDINGS_FILE, GROUND_TRUTH_FILE)
+#: What ``audible`` means in the ground truth; the label model (see :func:`make_label_model`) makes it exact.
+AUDIBILITY_RULE = (
+    "A dimension is audible iff it is listed in audible_dimensions: its quality is encoded in the frames by the "
+    "stated mechanism. Linear dimensions share label factor 0 with no other dimension; sparse and nonlinear "
+    "dimensions load on no factor; every inaudible dimension loads on silent factors only, so its quality (and "
+    "label) is independent of the frames and no probe can predict it out of fold."
+)
+#: Tuned probers of the suite that recover each mechanism clearly (chosen inside the training folds only): a linear
+#: probe on stats-pooled features or attention pooling for linear shifts, attention pooling for the few marked
+#: frames, a nonlinear probe on stats-pooled features for the sign-randomised shift.
+RECOVERED_BY = {"linear": ("ridge_tuned", "attention_es"), "sparse": ("attention_es",), "nonlinear": ("mlp_es",)}
 _STREAMS = ("layout", "labels", "raters", "encoder", "frames", "masterclass", "competition")
 
 
@@ -169,10 +180,12 @@ def _write_cache(directory: Path, spec: SyntheticSpec, seed: int) -> None:
     truth = {
         "generator": GENERATOR, "format_version": FORMAT_VERSION, "seed": seed, "spec": spec.to_dict(),
         "files": list(CACHE_FILES), "dimensions": list(DIMENSIONS),
-        "audible_dimensions": _audible_summary(spec, encoder),
+        "audibility": AUDIBILITY_RULE,
+        "audible_dimensions": _audible_summary(spec, model),
         "inaudible_dimensions": [DIMENSIONS[d] for d in range(len(DIMENSIONS)) if d not in spec.audible_dimensions],
         "silent_factor_dimensions": [DIMENSIONS[d] for d in np.flatnonzero(np.isin(model.primary_factor,
                                                                                    model.silent_factors))],
+        "factorless_dimensions": [DIMENSIONS[d] for d in np.flatnonzero(model.primary_factor < 0)],
         "label_model": model.to_dict(),
         "raters": _rater_summary(ratings, layout.n_segments),
         "frame_encoder": encoder.to_dict(),
@@ -267,7 +280,7 @@ def _competition(directory: Path, spec: SyntheticSpec, model: LabelModel, encode
     }
 
 
-def _audible_summary(spec: SyntheticSpec, encoder: FrameEncoder) -> dict:
+def _audible_summary(spec: SyntheticSpec, model: LabelModel) -> dict:
     summary = {}
     for position, dimension in enumerate(spec.linear_dimensions):
         summary[DIMENSIONS[dimension]] = {"index": dimension, "mechanism": "linear", "direction_row": position,
@@ -280,6 +293,10 @@ def _audible_summary(spec: SyntheticSpec, encoder: FrameEncoder) -> dict:
         summary[DIMENSIONS[dimension]] = {"index": dimension, "mechanism": "nonlinear", "direction_row": position,
                                           "strength": spec.nonlinear_strength, "offset": spec.nonlinear_offset,
                                           "function": "|mean @ a| = strength * (offset + z) + noise, sign random"}
+    for entry in summary.values():
+        factor = int(model.primary_factor[entry["index"]])
+        entry["label_factor"] = factor if factor >= 0 else None
+        entry["recovered_by"] = list(RECOVERED_BY[entry["mechanism"]])
     return dict(sorted(summary.items(), key=lambda item: item[1]["index"]))
 
 

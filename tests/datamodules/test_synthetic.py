@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from analyses.factors import parallel_analysis
 from datamodules.cache import open_cache
 from datamodules.competition import load_recordings
 from datamodules.dimensions import DIMENSIONS, N_DIMENSIONS
@@ -79,7 +80,7 @@ def segment_view(cache_dir: Path, truth: dict) -> dict:
 class TestSyntheticSpec:
     def test_defaults_size_the_quick_suite(self):
         spec = SyntheticSpec()
-        assert 240 <= spec.n_segments <= 300 and spec.dim == 64 and spec.frames_per_segment == (60, 120)
+        assert 360 <= spec.n_segments <= 420 and spec.dim == 32 and spec.frames_per_segment == (60, 120)
         assert spec.n_factors == 4 and spec.n_folds == 4
 
     def test_real_scale_has_the_requested_sizes(self):
@@ -103,6 +104,8 @@ class TestSyntheticSpec:
             ({"nonlinear_dimensions": (19,)}, r"nonlinear_dimensions=\(19,\), expected dimension indices in 0..18"),
             ({"stop_dimensions": (18,)}, r"stop_dimensions=\(18,\), expected audible dimensions"),
             ({"dim": 4}, r"SyntheticSpec.dim=4, expected at least the 7 directions"),
+            ({"dim": 8, "sparse_dimensions": (0, 1, 2, 5, 6), "linear_dimensions": (), "linear_strengths": ()},
+             r"SyntheticSpec.dim=8, expected at least 10 \(the marker and the sparse directions use disjoint"),
             ({"raters_per_key": (4, 80)}, r"raters_per_key=\(4, 80\), expected a maximum <= n_rater_pool=65"),
             ({"frames_per_segment": (120, 60)}, r"frames_per_segment=\(120, 60\), expected a \(low, high\) pair"),
             ({"missing_fraction": 1.5}, r"missing_fraction=1.5, expected a fraction in \[0, 1\]"),
@@ -117,7 +120,7 @@ class TestSyntheticSpec:
 class TestGenerateSyntheticCache:
     def test_opens_with_open_cache(self, segment_view, truth):
         cache = segment_view["cache"]
-        assert cache.n_segments == 288 and cache.store.dim == 64 and len(cache.folds) == 4
+        assert cache.n_segments == 384 and cache.store.dim == 32 and len(cache.folds) == 4
         assert cache.alignment.labelled_without_embeddings == [] and cache.alignment.embedded_without_labels == []
         assert 0.08 < len(cache.alignment.labelled_in_no_fold) / cache.n_segments < 0.25
         assert sorted(cache.alignment.labelled_in_no_fold) == sorted(truth["segments"]["held_out_keys"])
@@ -168,15 +171,40 @@ class TestGenerateSyntheticCache:
         assert truth["seed"] == 0 and truth["spec"] == spec.to_dict()
         mechanisms = {entry["index"]: entry["mechanism"] for entry in truth["audible_dimensions"].values()}
         assert mechanisms == {8: "linear", 10: "linear", 16: "linear", 3: "linear", 0: "sparse", 4: "nonlinear"}
+        assert {entry["mechanism"]: entry["recovered_by"][0] for entry in truth["audible_dimensions"].values()} == {
+            "linear": "ridge_tuned", "sparse": "attention_es", "nonlinear": "mlp_es"}
+        assert sorted(truth["inaudible_dimensions"] + list(truth["audible_dimensions"])) == sorted(DIMENSIONS)
+        assert "audible iff" in truth["audibility"]
         loadings = np.array(truth["label_model"]["loadings"])
         assert loadings.shape == (N_DIMENSIONS, 4) and truth["label_model"]["n_factors"] == 4
         primary = np.array(truth["label_model"]["primary_factor"])
-        assert np.all(loadings[np.arange(N_DIMENSIONS), primary] >= 0.6)
+        on_factor = primary >= 0
+        assert np.all(loadings[np.flatnonzero(on_factor), primary[on_factor]] >= 0.6)
         noise = np.array(truth["raters"]["rater_noise_std"])
-        assert noise.shape == (N_DIMENSIONS,) and np.all((0.8 <= noise) & (noise <= 2.8))
+        assert noise.shape == (N_DIMENSIONS,) and np.all((0.6 <= noise) & (noise <= 2.2))
         assert truth["label_model"]["excerpt_variance"] == spec.excerpt_variance
         directions = np.array(truth["frame_encoder"]["linear_directions"])
         np.testing.assert_allclose(directions @ directions.T, np.eye(4), atol=1e-10)
+
+    def test_only_linear_dimensions_share_the_audible_factor(self, truth):
+        """Factor 0 holds the linear dimensions alone; sparse and nonlinear load on none; the rest on silent ones."""
+        loadings = np.array(truth["label_model"]["loadings"])
+        linear = sorted(truth["frame_encoder"]["linear_dimensions"])
+        assert np.flatnonzero(loadings[:, 0]).tolist() == linear
+        assert np.all(loadings[linear, 1:] == 0)
+        for name in ("sparse_dimensions", "nonlinear_dimensions"):
+            assert np.all(loadings[truth["frame_encoder"][name]] == 0)
+        assert truth["label_model"]["silent_factors"] == [1, 2, 3]
+        assert sorted(truth["silent_factor_dimensions"]) == sorted(truth["inaudible_dimensions"])
+        assert sorted(truth["factorless_dimensions"]) == ["pedal_clarity", "timing"]
+        sizes = np.bincount(np.array(truth["label_model"]["primary_factor"])[np.array(truth["label_model"][
+            "primary_factor"]) >= 0], minlength=4)  # fmt: skip
+        assert sizes.tolist() == [4, 5, 4, 4]
+
+    def test_parallel_analysis_recovers_the_four_factors(self, segment_view):
+        labels = segment_view["cache"].labels
+        for method in ("pca", "factor"):
+            assert parallel_analysis(labels, seed=0, n_simulations=200, method=method).n_retained == 4, method
 
     def test_noisy_raters_lower_label_reliability(self, truth):
         noise = np.array(truth["raters"]["rater_noise_std"])
@@ -191,14 +219,28 @@ class TestGenerateSyntheticCache:
             assert _corr(feature, segment_view["quality"][:, dimension]) > 0.7
             assert _corr(feature, segment_view["labels"][:, dimension]) > 4 / np.sqrt(n)
 
-    def test_silent_dimensions_leave_no_trace(self, segment_view, truth):
+    def test_inaudible_dimensions_leave_no_trace(self, segment_view, truth):
+        """No inaudible label correlates with any planted direction, its absolute value, or any audible quality."""
         n = len(segment_view["keys"])
-        basis = np.concatenate([np.array(truth["frame_encoder"][name]).reshape(-1, 64) for name in (
+        basis = np.concatenate([np.array(truth["frame_encoder"][name]).reshape(-1, 32) for name in (
             "linear_directions", "sparse_directions", "nonlinear_directions")])
-        silent = [DIMENSIONS.index(name) for name in truth["silent_factor_dimensions"]]
-        assert len(silent) >= 3 and not set(silent) & {entry["index"] for entry in truth["audible_dimensions"].values()}
-        correlations = [_corr(segment_view["mean"] @ direction, segment_view["labels"][:, dimension])
-                        for dimension in silent for direction in basis]
+        inaudible = [DIMENSIONS.index(name) for name in truth["inaudible_dimensions"]]
+        audible = [entry["index"] for entry in truth["audible_dimensions"].values()]
+        assert len(inaudible) == 13 and not set(inaudible) & set(audible)
+        projections = segment_view["mean"] @ basis.T  # (n, n_directions)
+        features = np.concatenate([projections, np.abs(projections), segment_view["quality"][:, audible]], axis=1)
+        correlations = [_corr(feature, segment_view["labels"][:, dimension])
+                        for dimension in inaudible for feature in features.T]
+        # 13 x 20 null correlations: the largest |r| of 260 draws of N(0, 1/n) stays below 4 / sqrt(n)
+        assert max(np.abs(correlations)) < 4 / np.sqrt(n)
+
+    def test_std_features_carry_no_linear_trace_of_the_sparse_dimension(self, segment_view, truth):
+        """Marker and sparse directions use disjoint coordinates, so no per-coordinate std is linear in quality."""
+        n = len(segment_view["keys"])
+        marker = np.array(truth["frame_encoder"]["marker_direction"])
+        sparse = np.array(truth["frame_encoder"]["sparse_directions"])[0]
+        assert np.all(marker * sparse == 0) and np.count_nonzero(marker) + np.count_nonzero(sparse) == 32
+        correlations = [_corr(column, segment_view["quality"][:, 0]) for column in segment_view["std"].T]
         assert max(np.abs(correlations)) < 4 / np.sqrt(n)
 
     def test_sparse_dimension_lives_in_the_marked_frames(self, segment_view, truth):
@@ -207,7 +249,7 @@ class TestGenerateSyntheticCache:
         quality, labels = segment_view["quality"][:, 0], segment_view["labels"][:, 0]
         marked = _corr(segment_view["marked_mean"] @ direction, quality)
         plain = _corr(segment_view["mean"] @ direction, quality)
-        assert marked > 0.9 and plain < 0.5 and abs(plain) > 0  # diluted, not gone
+        assert marked > 0.9 and 0 < plain < marked - 0.3  # diluted (by sparse_fraction), not gone
         assert _corr(segment_view["marked_mean"] @ direction, labels) > _corr(segment_view["mean"] @ direction, labels)
         assert _corr(segment_view["marked_mean"] @ direction, labels) > 4 / np.sqrt(n)
 
@@ -279,7 +321,7 @@ class TestDownstream:
         assert kinds == {key: entry["kind"] for key, entry in planted.items()}
         embeddings = torch.load(cache_dir / "masterclass_embeddings.pt", weights_only=True)
         assert set(embeddings) == set(planted)
-        assert all(embeddings[key].shape == (planted[key]["n_frames"], 64) for key in planted)
+        assert all(embeddings[key].shape == (planted[key]["n_frames"], 32) for key in planted)
         assert all(embeddings[key].dtype == torch.float16 for key in planted)
 
     def test_stop_segments_have_lower_planted_quality(self, cache_dir, truth):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
 from analyses.probe_metrics import r2_per_dimension
 from datamodules.fold_datamodule import FoldDataModule
-from probes.attention import AttentionEarlyStoppingProber, AttentionPoolingModule, AttentionPoolingProber
+from probes.attention import AttentionPoolingModule, AttentionPoolingProber
 from probes.cross_validation import cross_validate
-from probes.ridge import training_rows
 
 LENGTHS = (1, 7, 3, 10)
 
@@ -92,31 +90,3 @@ class TestAttentionPoolingProber:
         prober = AttentionPoolingProber(batch_size=0)
         with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
             prober.fit(FoldDataModule(linear_cache, fold=0, view="frames"))
-
-
-class TestAttentionEarlyStoppingProber:
-    def test_needs_an_inner_split(self, linear_cache) -> None:
-        with pytest.raises(ValueError, match="attention_es needs an inner validation split"):
-            AttentionEarlyStoppingProber(max_epochs=1).fit(FoldDataModule(linear_cache, fold=0, view="frames"))
-
-    @pytest.mark.filterwarnings("ignore:ridge_tuned")
-    def test_never_reads_the_fold_val_rows_and_restores_best(self, linear_cache, monkeypatch) -> None:
-        prober = AttentionEarlyStoppingProber(hidden_dim=4, max_epochs=6, patience=2, batch_size=8, accelerator="cpu",
-                                              ridge_alphas=np.logspace(-2, 8, 21))  # fmt: skip
-        datamodule = FoldDataModule(linear_cache, fold=2, seed=0, **prober.datamodule_kwargs())
-        read = []
-        original = datamodule.loader
-        monkeypatch.setattr(datamodule, "loader", lambda rows, shuffle: read.append(rows) or original(rows, shuffle))
-        prober.fit(datamodule)
-        seen = np.concatenate(read)
-        assert not np.isin(datamodule.val_rows_, seen).any()
-        assert set(seen.tolist()) == set(training_rows(datamodule).tolist())
-        monkeypatch.setattr(datamodule, "loader", original)
-        inner = datamodule.loader(datamodule.inner_val_rows_, shuffle=False)
-        with torch.no_grad():
-            errors = [(prober.module_(b.frames, b.mask) - b.targets).pow(2) for b in inner]
-        assert float(torch.cat(errors).mean()) == pytest.approx(prober.best_inner_val_loss_, rel=1e-5)
-        assert 0 <= prober.best_epoch_ < 6
-        outputs = prober.fold_outputs(datamodule)
-        assert outputs["alpha"].shape == (19,) and prober.label == "attention_es (tuned)"
-
