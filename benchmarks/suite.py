@@ -8,8 +8,9 @@ import os
 import time
 from pathlib import Path
 
-from analyses.callbacks.base import AuditSectionCallback
-from analyses.callbacks.base import progress
+import lightning as L
+
+from analyses.callbacks.base import AuditSectionCallback, progress
 from analyses.context import AuditContext
 from benchmarks.audit_trainer import run_audit_callbacks
 from benchmarks.config import RunConfig
@@ -52,6 +53,7 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
     """
     started = time.perf_counter()
     claim_output_directory(config, force)
+    L.seed_everything(config.seed, workers=True, verbose=False)  # global RNGs; every component also takes the seed
     timings: dict[str, float] = {}
     cache_dir = _resolve_cache_dir(config, timings)
     needs_embeddings = any(section in config.sections for section in ("probing", "embedding", "downstream"))
