@@ -31,6 +31,8 @@ class AuditContext:
         ``competition_embeddings``, ``folds_files`` (list of fold files to audit).
     results : dict
         Section key -> JSON-able result, filled as sections finish (later sections may read earlier ones).
+    stores : dict
+        Input name -> opened embedding store (downstream inputs are converted once per run).
     """
 
     cache: PercepianoCache
@@ -41,6 +43,7 @@ class AuditContext:
     predictions: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
+    stores: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sections_dir(self) -> Path:

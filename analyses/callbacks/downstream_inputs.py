@@ -8,6 +8,7 @@ import numpy as np
 
 from analyses.context import AuditContext
 from datamodules.embeddings import convert_embeddings
+from datamodules.store import EmbeddingStore
 from datamodules.quality_predictions import load_quality_predictions
 from probes.ensemble import predict_keys
 
@@ -45,7 +46,7 @@ def quality_scores(
     if path is None or context.cache.store is None:
         reason = f"no {embeddings_input.replace('_', ' ')} file" if path is None else "the cache has no embeddings"
         return None, np.zeros(len(keys), dtype=bool), reason
-    store = convert_embeddings(Path(path), context.out_dir / "stores" / embeddings_input)
+    store = _store(context, embeddings_input)
     prober = context.settings.get("quality_prober") or DEFAULT_QUALITY_PROBER
     quality, found = predict_keys(prober, context.cache, store, keys, seed=context.seed)
     return quality, found, (f"{prober} prober fitted on each of the {len(context.cache.folds)} PercePiano folds, "
@@ -57,7 +58,7 @@ def embedded(context: AuditContext, keys: list[str] | tuple[str, ...], embedding
     path = context.inputs.get(embeddings_input)
     if path is None:
         return None
-    store = convert_embeddings(Path(path), context.out_dir / "stores" / embeddings_input)
+    store = _store(context, embeddings_input)
     return np.array([key in store for key in keys], dtype=bool)
 
 
@@ -72,6 +73,14 @@ def stats_features(context: AuditContext, keys: list[str] | tuple[str, ...], emb
     path = context.inputs.get(embeddings_input)
     if path is None:
         return None
-    store = convert_embeddings(Path(path), context.out_dir / "stores" / embeddings_input)
+    store = _store(context, embeddings_input)
     rows = [store.row(key) for key in keys]
     return np.asarray(store.stats()[rows], dtype=np.float64)
+
+
+def _store(context: AuditContext, embeddings_input: str) -> EmbeddingStore:
+    """The store of an embeddings input, converted (and its source hashed) once per run."""
+    if embeddings_input not in context.stores:
+        path = Path(context.inputs[embeddings_input])
+        context.stores[embeddings_input] = convert_embeddings(path, context.out_dir / "stores" / embeddings_input)
+    return context.stores[embeddings_input]
