@@ -135,6 +135,36 @@ def collate_padded(items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]])
     return PaddedBatch(frames, mask, targets, rows)
 
 
+class EpochOrderSampler(Sampler[int]):
+    """A random order of ``range(n)`` per epoch, drawn from ``generator`` as a plain loop over a shuffled DataLoader.
+
+    ``torch``'s ``RandomSampler`` draws one more, empty ``randperm`` when it is iterated past its last index; a
+    ``for`` loop over ``DataLoader(shuffle=True, generator=g)`` (the original notebook) does that every epoch, but
+    Lightning ends an epoch of known length without the extra step, so from the second epoch on it would see other
+    orders from the same seed. This sampler makes both draws when the epoch starts: every epoch's order equals the
+    plain loop's.
+
+    Parameters
+    ----------
+    n : int
+        Number of items.
+    generator : torch.Generator
+        The DataLoader's generator (it also draws the loader's base seed when each epoch's iterator is created).
+    """
+
+    def __init__(self, n: int, generator: torch.Generator) -> None:
+        self.n = n
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.n, generator=self.generator).tolist()
+        torch.randperm(self.n, generator=self.generator)  # the exhausted RandomSampler's trailing draw (kept: none)
+        return iter(order)
+
+
 class LengthBucketBatchSampler(Sampler[list[int]]):
     """Batches of similar-length segments, so padding wastes little compute.
 

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from datamodules.batching import (
+    EpochOrderSampler,
     FramesDataset,
     LengthBucketBatchSampler,
     PrefetchingDataLoader,
@@ -176,7 +177,8 @@ class FoldDataModule(L.LightningDataModule):
         dataset = self.dataset(rows)
         if self.view == "stats":
             generator = torch.Generator().manual_seed(self.seed)
-            return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, generator=generator,
+            sampler = EpochOrderSampler(len(dataset), generator) if shuffle else None
+            return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, generator=generator,
                               num_workers=self.num_workers)
         sampler = LengthBucketBatchSampler(dataset.lengths(), self.batch_size, self.seed, shuffle=shuffle)
         return PrefetchingDataLoader(dataset, batch_sampler=sampler, collate_fn=collate_padded,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -43,8 +42,8 @@ class BatchedMLPModule(RegressionModule):
     -----
     MLP ``k`` uses only slice ``k`` of each parameter, and the loss is the *sum* over outputs of each output's MSE,
     so the gradient of slice ``k`` is the gradient MLP ``k`` would get alone. Adam's state is per element, so
-    training the batch equals training the MLPs one by one on the same batches (tested). Initialisation draws
-    each slice as ``nn.Linear`` does: uniform on ``+-1 / sqrt(fan_in)``.
+    training the batch equals training the MLPs one by one on the same batches (tested). All outputs start from the
+    same ``nn.Linear`` draw (see :meth:`reset_parameters`), as the original's per-dimension models did.
     """
 
     def __init__(
@@ -66,13 +65,19 @@ class BatchedMLPModule(RegressionModule):
         return self.weight1_input_major.permute(1, 0, 2)
 
     def reset_parameters(self) -> None:
-        """Uniform on ``+-1 / sqrt(fan_in)`` per layer, as ``nn.Linear``'s default."""
-        for weight, bias, fan_in in ((self.weight1, self.bias1, self.hparams.input_dim),
-                                     (self.weight2, self.bias2, self.hparams.hidden_dim)):
-            bound = 1.0 / math.sqrt(fan_in)
-            with torch.no_grad():  # drawn in (n_outputs, fan_in, fan_out) order whatever the storage layout
-                weight.copy_(torch.empty(weight.shape, dtype=weight.dtype).uniform_(-bound, bound))
-            nn.init.uniform_(bias, -bound, bound)
+        """Start every output's MLP from the one draw ``nn.Linear(input_dim, hidden_dim), nn.Linear(hidden_dim, 1)``.
+
+        The draw consumes the global torch RNG exactly as building those two layers does, so under
+        ``torch.manual_seed(seed)`` each of the 19 MLPs starts where the original notebook's per-dimension model
+        (seeded with the same ``seed`` before each dimension) starts.
+        """
+        input_dim, n_outputs, hidden_dim = self.weight1_input_major.shape
+        first, second = nn.Linear(input_dim, hidden_dim), nn.Linear(hidden_dim, 1)  # uniform on +-1/sqrt(fan_in)
+        with torch.no_grad():
+            self.weight1.copy_(first.weight.T.expand(n_outputs, input_dim, hidden_dim))
+            self.bias1.copy_(first.bias.expand(n_outputs, hidden_dim))
+            self.weight2.copy_(second.weight.T.expand(n_outputs, hidden_dim, 1))
+            self.bias2.copy_(second.bias.expand(n_outputs, 1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Predictions ``(batch, n_outputs)`` for ``features`` of shape ``(batch, input_dim)``."""

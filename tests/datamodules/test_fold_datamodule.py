@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
-from datamodules.batching import LengthBucketBatchSampler
+from datamodules.batching import EpochOrderSampler, LengthBucketBatchSampler
 from datamodules.cache import PercepianoCache, open_cache
 from datamodules.fold_datamodule import FoldDataModule, inner_split
 
@@ -95,3 +96,19 @@ class TestLengthBucketBatchSampler:
         assert sorted(i for batch in batches for i in batch) == list(range(200))
         spread = np.mean([np.ptp(lengths[batch]) for batch in batches])
         assert spread < 0.5 * np.ptp(lengths)
+
+
+class TestEpochOrderSampler:
+    def test_epochs_cut_at_their_length_follow_a_plain_shuffled_loop(self) -> None:
+        """Lightning stops an epoch after len(loader) batches; the orders must still be the plain loop's."""
+        data = TensorDataset(torch.arange(23))
+        plain = DataLoader(data, batch_size=5, shuffle=True, generator=torch.Generator().manual_seed(4))
+        expected = [torch.cat([batch for (batch,) in plain]).tolist() for _ in range(3)]
+        generator = torch.Generator().manual_seed(4)
+        cut = DataLoader(data, batch_size=5, sampler=EpochOrderSampler(23, generator), generator=generator)
+        observed = []
+        for _ in range(3):
+            iterator = iter(cut)
+            observed.append(torch.cat([next(iterator)[0] for _ in range(len(cut))]).tolist())
+        assert observed == expected
+        assert sorted(observed[1]) == list(range(23)) and observed[1] != observed[2]

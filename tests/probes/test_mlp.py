@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from datamodules.fold_datamodule import FoldDataModule
+from benchmarks.original.mlp import mlp_per_dimension
 from probes.mlp import BatchedMLPModule, MLPProber
 
 
@@ -57,10 +58,17 @@ class TestBatchedMLPModule:
             np.testing.assert_allclose(module(features).numpy(), expected.numpy(), rtol=1e-9, atol=1e-12)
             np.testing.assert_allclose(module.weight1[3].T.numpy(), copies[3][0].weight.numpy(), rtol=1e-9, atol=1e-12)
 
-    def test_initialisation_matches_nn_linear_bounds(self) -> None:
+    def test_every_output_starts_from_the_seeded_nn_linear_draw(self) -> None:
+        torch.manual_seed(5)
         module = BatchedMLPModule(input_dim=64, n_outputs=3, hidden_dim=16)
-        assert module.weight1.abs().max() <= 1 / math.sqrt(64) and module.weight2.abs().max() <= 1 / math.sqrt(16)
-        assert module.weight1.abs().max() > 0.9 / math.sqrt(64)
+        torch.manual_seed(5)
+        first, second = nn.Linear(64, 16), nn.Linear(16, 1)
+        for k in range(3):
+            torch.testing.assert_close(module.weight1[k], first.weight.T, rtol=0, atol=0)
+            torch.testing.assert_close(module.bias1[k], first.bias, rtol=0, atol=0)
+            torch.testing.assert_close(module.weight2[k], second.weight.T, rtol=0, atol=0)
+            torch.testing.assert_close(module.bias2[k], second.bias, rtol=0, atol=0)
+        assert module.weight1.abs().max() <= 1 / math.sqrt(64) and module.weight1.abs().max() > 0.9 / math.sqrt(64)
         assert tuple(module.weight1.shape) == (3, 64, 16) and tuple(module.weight2.shape) == (3, 16, 1)
 
     def test_outputs_are_independent(self) -> None:
@@ -87,6 +95,17 @@ class TestMLPProber:
         first = run(0)
         np.testing.assert_array_equal(first, run(0))
         assert not np.allclose(first, run(1))
+
+    def test_replays_the_original_per_dimension_recipe(self, linear_cache) -> None:
+        """Same seed, epochs and batches: the 19 batched MLPs predict what 19 separately trained notebook MLPs do."""
+        datamodule = FoldDataModule(linear_cache, fold=1, view="stats", batch_size=8, seed=3)
+        prober = MLPProber(hidden_dim=16, max_epochs=6, batch_size=8, seed=3, accelerator="cpu").fit(datamodule)
+        predictions, rows = prober.predict(datamodule.predict_dataloader())
+        original = mlp_per_dimension(
+            linear_cache.stats_features().astype(np.float64), linear_cache.labels,
+            [(datamodule.fit_rows_, datamodule.val_rows_)], max_epochs=6, seed=3, hidden_dim=16, batch_size=8,
+        )  # fmt: skip
+        np.testing.assert_allclose(predictions, original[rows], rtol=0, atol=1e-5)
 
     def test_does_not_disturb_global_rng(self, linear_cache) -> None:
         torch.manual_seed(123)
