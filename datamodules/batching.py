@@ -169,7 +169,9 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     """Batches of similar-length segments, so padding wastes little compute.
 
     Each epoch shuffles the items, cuts them into chunks of ``batch_size * bucket_factor``, sorts each chunk by
-    length, splits it into batches and shuffles the batch order. With ``shuffle=False`` (prediction) the batches
+    length, splits it into batches and shuffles the batch order. With ``batch_size=1`` there is no padding to save,
+    and each epoch yields the shuffled order itself: ``np.random.default_rng(seed).permutation`` drawn once per
+    epoch, the order of the original notebook's batch-size-1 loop. With ``shuffle=False`` (prediction) the batches
     are consecutive runs of the items sorted by length; batches carry their rows, so order is never lost.
 
     Parameters
@@ -178,7 +180,8 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         Frames per item.
     batch_size : int
     seed : int
-        The epoch-``e`` permutation uses ``seed + e``: deterministic given the seed.
+        Seeds one ``np.random.Generator`` whose draws give the epochs' orders in turn: deterministic given the seed
+        and the number of epochs iterated.
     shuffle : bool, default=True
     bucket_factor : int, default=8
     """
@@ -191,7 +194,7 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.shuffle = shuffle
         self.bucket_factor = bucket_factor
-        self.epoch = 0
+        self._rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return -(-len(self.lengths) // self.batch_size)
@@ -202,16 +205,17 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
             order = np.argsort(self.lengths, kind="stable")
             yield from (order[start : start + self.batch_size].tolist() for start in range(0, n_items, self.batch_size))
             return
-        rng = np.random.default_rng(self.seed + self.epoch)
-        self.epoch += 1
-        order = rng.permutation(n_items)
+        order = self._rng.permutation(n_items)
+        if self.batch_size == 1:
+            yield from ([item] for item in order.tolist())
+            return
         chunk = self.batch_size * self.bucket_factor
         batches = []
         for start in range(0, n_items, chunk):
             part = order[start : start + chunk]
             part = part[np.argsort(self.lengths[part], kind="stable")]
             batches.extend(part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size))
-        for index in rng.permutation(len(batches)):
+        for index in self._rng.permutation(len(batches)):
             yield batches[index]
 
 

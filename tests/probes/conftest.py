@@ -43,9 +43,13 @@ def build_cache(
 
 
 def linear_frames(rng: np.random.Generator, labels: np.ndarray, dim: int = 6) -> np.ndarray:
-    """Frames whose per-channel mean carries labels 0..dim-1 linearly (stats-audible), 3 to 19 frames."""
+    """Frames whose per-channel mean carries labels 0..dim-1 linearly (stats-audible), 3 to 19 frames.
+
+    Values are rounded to float16 (what the store keeps), so the store's stats describe the stored frames exactly.
+    """
     n_frames = int(rng.integers(3, 20))
-    return rng.normal(size=(n_frames, dim)) * 0.3 + 2.0 * (labels[:dim] - 0.5)
+    frames = rng.normal(size=(n_frames, dim)) * 0.3 + 2.0 * (labels[:dim] - 0.5)
+    return frames.astype(np.float16).astype(np.float64)
 
 
 def sparse_marker_frames(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:

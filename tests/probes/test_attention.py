@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
 from analyses.probe_metrics import r2_per_dimension
+from benchmarks.original.attention import attention_probe
+from datamodules.batching import read_frames
 from datamodules.fold_datamodule import FoldDataModule
 from probes.attention import AttentionPoolingModule, AttentionPoolingProber
 from probes.cross_validation import cross_validate
@@ -90,3 +93,16 @@ class TestAttentionPoolingProber:
         prober = AttentionPoolingProber(batch_size=0)
         with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
             prober.fit(FoldDataModule(linear_cache, fold=0, view="frames"))
+
+
+def test_batch_size_one_replays_the_original_loop(linear_cache) -> None:
+    """At batch size 1 the faithful prober is the notebook's loop: same init, order, steps and readout."""
+    cache = linear_cache
+    datamodule = FoldDataModule(cache, fold=2, view="frames", batch_size=1, seed=4)
+    prober = AttentionPoolingProber(hidden_dim=8, max_epochs=3, batch_size=1, seed=4, accelerator="cpu")
+    predictions, rows = prober.fit(datamodule).predict(datamodule.predict_dataloader())
+    embeddings = {key: torch.from_numpy(read_frames(cache.store, int(row)))
+                  for key, row in zip(cache.keys, cache.store_rows)}  # fmt: skip
+    original, _ = attention_probe(embeddings, list(cache.keys), cache.labels,
+                                  [(datamodule.fit_rows_, datamodule.val_rows_)], max_epochs=3, seed=4, hidden_dim=8)
+    np.testing.assert_allclose(predictions, original[rows], rtol=0, atol=1e-5)
