@@ -8,7 +8,7 @@ draw of the null. :func:`analyses.permutation.permutation_test_r2` turns it into
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,19 +60,26 @@ class PermutationNullResult:
         return payload
 
 
+#: Columns of one stacked Ridge solve in the permutation null: ``19 * n`` targets for ``n`` permutations. With
+#: 2 x 1024 features the coefficients of one chunk take 2048 x 2052 x 8 bytes = 32 MiB, whatever ``n_permutations``.
+MAX_STACKED_TARGETS = 2052
+
+
 def permuted_label_sets(
     cache: PercepianoCache, n_permutations: int, seed: int, scheme: str = "excerpt_blocks",
-    groups: Sequence | None = None, strata: Sequence | None = None,
-) -> np.ndarray:  # fmt: skip
-    """``n_permutations`` permuted copies of ``cache.labels``, shape ``(n_permutations, n_segments, 19)``.
+    groups: Sequence | None = None, strata: Sequence | None = None, chunk_size: int | None = None,
+) -> Iterator[np.ndarray]:  # fmt: skip
+    """``n_permutations`` permuted copies of ``cache.labels`` in chunks of shape ``(chunk, n_segments, 19)``.
 
-    One ``numpy.random.default_rng(seed)`` is passed through all permutations; ``groups`` defaults to the
-    cache's excerpts.
+    One ``numpy.random.default_rng(seed)`` is passed through all permutations in order, so the copies do not depend
+    on ``chunk_size`` (default: all in one chunk); ``groups`` defaults to the cache's excerpts.
     """
     rng = np.random.default_rng(seed)
     groups = cache.excerpts if groups is None else groups
-    return np.stack([permute_within_groups(cache.labels, groups, rng, scheme=scheme, strata=strata)
-                     for _ in range(n_permutations)])  # fmt: skip
+    chunk_size = n_permutations if chunk_size is None else chunk_size
+    for start in range(0, n_permutations, chunk_size):
+        yield np.stack([permute_within_groups(cache.labels, groups, rng, scheme=scheme, strata=strata)
+                        for _ in range(min(chunk_size, n_permutations - start))])  # fmt: skip
 
 
 def permutation_null(
@@ -86,6 +93,7 @@ def permutation_null(
     strata: Sequence | None = None,
     folds: Sequence[int] | None = None,
     trainer_kwargs: dict | None = None,
+    max_stacked_targets: int = MAX_STACKED_TARGETS,
     **kwargs: Any,
 ) -> PermutationNullResult:
     """Refit ``prober`` on ``n_permutations`` permuted label sets over the folds; return the null pooled R2.
@@ -103,6 +111,9 @@ def permutation_null(
     folds : sequence of int, optional
         Folds to run (default all); the R2 pools their validation rows.
     trainer_kwargs : dict, optional
+    max_stacked_targets : int, default=MAX_STACKED_TARGETS
+        Ridge probers solve the permutations in chunks of at most this many stacked targets, which caps the
+        memory of the coefficients and predictions whatever ``n_permutations`` (the null does not depend on it).
     **kwargs
         Prober hyper-parameters.
 
@@ -118,20 +129,27 @@ def permutation_null(
     Notes
     -----
     Ridge probers (those with ``fit_arrays``/``predict_arrays``, ``stats`` view) take the fast path: per fold, the
-    ``n_permutations`` permuted label matrices are stacked as ``19 * n_permutations`` targets of one multi-target
-    solve, so the features are factorised once per fold, not once per permutation (``ridge_tuned`` also chooses
-    one GCV alpha per stacked target, exactly as separate fits would). Other probers refit per permutation.
+    permuted label matrices are stacked as ``19 * n`` targets of one multi-target solve (``n`` up to
+    ``max_stacked_targets // 19`` per chunk), so the features are factorised once per fold and chunk, not once per
+    permutation (``ridge_tuned`` also chooses one alpha per stacked target, exactly as separate fits would). Other
+    probers refit per permutation.
     """
     if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 1:
         raise ValueError(f"n_permutations must be a positive integer, got {n_permutations!r}")
-    permuted = permuted_label_sets(cache, int(n_permutations), seed, scheme, groups, strata)  # (n_perm, n, 19)
+    if isinstance(max_stacked_targets, bool) or not isinstance(max_stacked_targets, (int, np.integer)) \
+            or max_stacked_targets < 1:
+        raise ValueError(f"max_stacked_targets must be a positive integer, got {max_stacked_targets!r}")
     template = build_prober(prober, seed, **kwargs)
     stacked = template.view == "stats" and hasattr(template, "fit_arrays") and hasattr(template, "predict_arrays")
-    if stacked:
-        null_predictions, rows = _stacked_ridge(prober, cache, permuted, seed, folds, kwargs)
-    else:
-        null_predictions, rows = _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs, kwargs)
-    null = pooled_r2_many(permuted[:, rows], null_predictions[:, rows])
+    chunk_size = max(1, max_stacked_targets // N_DIMENSIONS) if stacked else 1
+    null = []
+    for permuted in permuted_label_sets(cache, int(n_permutations), seed, scheme, groups, strata, chunk_size):
+        if stacked:
+            null_predictions, rows = _stacked_ridge(prober, cache, permuted, seed, folds, kwargs)
+        else:
+            null_predictions, rows = _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs, kwargs)
+        null.append(pooled_r2_many(permuted[:, rows], null_predictions[:, rows]))  # (chunk, 19)
+    null = np.concatenate(null)
     return PermutationNullResult(
         null_distribution=null, n_resamples=int(n_permutations), prober=template.name, variant=template.variant,
         seed=seed, scheme=scheme, stacked_solve=stacked, n_rows=int(rows.size),

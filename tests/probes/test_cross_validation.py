@@ -149,6 +149,18 @@ class TestPermutationNull:
         expected = r2_score(y_true, y_pred, multioutput="raw_values")
         np.testing.assert_allclose(null.null_distribution[0], expected, rtol=1e-9, atol=1e-12)
 
+    @pytest.mark.parametrize("name", ["ridge", "ridge_tuned"])
+    def test_chunks_do_not_change_the_null(self, linear_cache, name: str) -> None:
+        """5 permutations in chunks of 2, 2 and 1 (38 stacked targets) give the one-solve null."""
+        whole = permutation_null(name, linear_cache, 5, seed=3)
+        chunked = permutation_null(name, linear_cache, 5, seed=3, max_stacked_targets=2 * 19 + 5)
+        np.testing.assert_allclose(chunked.null_distribution, whole.null_distribution, rtol=1e-9, atol=1e-12)
+        assert chunked.n_resamples == 5 and chunked.null_distribution.shape == (5, 19)
+
+    def test_needs_a_positive_chunk(self, linear_cache) -> None:
+        with pytest.raises(ValueError, match="max_stacked_targets must be a positive integer, got 0"):
+            permutation_null("ridge", linear_cache, 3, seed=0, max_stacked_targets=0)
+
     def test_needs_a_positive_count(self, linear_cache) -> None:
         with pytest.raises(ValueError, match="n_permutations must be a positive integer, got 0"):
             permutation_null("ridge", linear_cache, 0, seed=0)
