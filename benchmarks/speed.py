@@ -11,8 +11,9 @@ on disk), then, each in its own process on the same cache and folds with the sam
 4. profiles the suite's attention step (:mod:`benchmarks.speed_profile`) and measures bfloat16;
 5. measures one attention fold's peak memory on this cache and on caches with twice the frames (twice the
    segments; segments twice as long), and the original's load on them;
-6. runs the suite's attention prober with batch size 1 (the original's), and the original's MLPs with another
-   seed, to tell batching effects and seed noise from implementation differences in R2.
+6. runs the suite's attention prober with batch size 1 (the original's: it replays the original's loop), and the
+   original's attention with another seed, to tell the batch size's effect on R2 from the original's own seed
+   noise.
 
 The matrix-multiply peak is measured here before and after. Results go to the ``## Performance`` section of
 ``--output`` (default ``BENCHMARKS.md``, written atomically, other sections kept); the last line printed is
@@ -137,10 +138,11 @@ def run_plan(plan: SpeedPlan) -> dict:
         results["attention_batch_1"] = _child(plan, "attention_batch_1", [
             "benchmarks.speed_suite", "attention", "--cache", cache, "--batch-size", 1,
             "--epochs", plan.epochs["attention"], "--predictions", batch_1], {"predictions_file": str(batch_1)})
-        seed_noise = plan.work_dir / "original_mlp_seed_plus_1.npz"
-        results["original_mlp_seed_plus_1"] = _child(plan, "original_mlp_seed_plus_1", [
-            "benchmarks.original.run", "--cache", cache, "--predictions", seed_noise, "--jobs", "mlp",
-            "--mlp-epochs", plan.epochs["mlp"], "--seed", plan.seed + 1], {"predictions_file": str(seed_noise)})
+        seed_noise = plan.work_dir / "original_attention_seed_plus_1.npz"
+        results["original_attention_seed_plus_1"] = _child(plan, "original_attention_seed_plus_1", [
+            "benchmarks.original.run", "--cache", cache, "--predictions", seed_noise, "--jobs", "attention",
+            "--attention-epochs", plan.epochs["attention"], "--seed", plan.seed + 1],
+            {"predictions_file": str(seed_noise)})  # fmt: skip
     peaks.append(matmul_peak_gflops("float32"))
     run = {"peaks": peaks, "machine": machine_description(threads, load_before, load_average()),
            "date": started.strftime("%Y-%m-%d %H:%M UTC"), "command": " ".join(plan.command)}
@@ -153,7 +155,7 @@ def load_results(plan: SpeedPlan) -> dict:
     directory = plan.work_dir / "results"
     run = json.loads((directory / "run.json").read_text())
     results = {"plan": plan, "threads": run["machine"]["threads"], **run}
-    for name in ("convert", "original", "suite", "profile", "attention_batch_1", "original_mlp_seed_plus_1"):
+    for name in ("convert", "original", "suite", "profile", "attention_batch_1", "original_attention_seed_plus_1"):
         if (directory / f"{name}.json").is_file():
             results[name] = json.loads((directory / f"{name}.json").read_text())
     memory = {"1x": "memory_1x", **{f"{kind}2x_{variant}": f"{name}_2x_{variant}" for variant in ("segments", "length")

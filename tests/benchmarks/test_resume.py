@@ -47,8 +47,9 @@ def small_cache(tmp_path: Path) -> Path:
 def comparable(audit: dict, out: Path) -> dict:
     """``audit`` without what legitimately differs between two runs of one configuration.
 
-    Dropped: ``run.timings_s`` and ``run.command`` (wall-clock and the argv naming ``--out``) and the
-    :data:`BOOKKEEPING_KEYS` anywhere; the output directory inside any string becomes ``<out>``.
+    Dropped: ``run.timings_s``, ``run.command`` and ``run.git_revision`` (wall-clock, the argv naming ``--out``, and
+    the checkout, which turns "-dirty" when a file is edited between the two runs) and the :data:`BOOKKEEPING_KEYS`
+    anywhere; the output directory inside any string becomes ``<out>``.
     """
 
     def strip(value: object) -> object:
@@ -60,7 +61,7 @@ def comparable(audit: dict, out: Path) -> dict:
             return value.replace(str(out), "<out>")
         return value
 
-    run = {key: value for key, value in audit["run"].items() if key not in ("timings_s", "command")}
+    run = {key: value for key, value in audit["run"].items() if key not in ("timings_s", "command", "git_revision")}
     return strip({**audit, "run": run})
 
 
