@@ -4,7 +4,8 @@ On fold 0 of a cache (the suite's frames loader, ``AttentionPoolingModule`` and 
 few steps are timed phase by phase: reading and padding the batch, forward, backward, optimizer step. The same
 batches' scorer matrix products (forward and weight gradient, per segment as the module runs them) are then timed
 alone: their rate against the measured peak is what the kernels reach, the rest of the step is overhead. A
-``torch.profiler`` table of the heaviest operators and the bfloat16 matrix-multiply rate complete the picture.
+``torch.profiler`` table of the heaviest operators, the bfloat16 matrix-multiply rate and the same pooling fused by
+``torch.compile`` complete the picture.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         kept.append(batch)
     flops = attention_training_flops(n_frames, n_segments, cache.store.dim)
     gemm_s = _scorer_products_alone(module, kept)
+    fused = _fused_pooling(module, kept[:4])
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         for batch in kept[:2]:
             _step(module, optimizer, batch, {phase: 0.0 for phase in PHASES})
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": threads, "n_steps": len(kept), "n_frames": n_frames, "n_segments": n_segments, "flops": flops,
         "phases_s": phases, "step_s": sum(phases.values()), "scorer_products_s": gemm_s,
         "scorer_products_flops": 4.0 * n_frames * cache.store.dim * module.hparams.hidden_dim,
-        "profile_table": table,
+        "profile_table": table, "fused_pooling": fused,
         "peak": {"float32": matmul_peak_gflops("float32"),
                  "bfloat16": matmul_peak_gflops("bfloat16", size=512, repeats=2, budget_s=5.0)},
     }
@@ -91,6 +93,34 @@ def _step(module: AttentionPoolingModule, optimizer: torch.optim.Optimizer, batc
     tick = time.perf_counter()
     optimizer.step()
     phases["optimizer"] += time.perf_counter() - tick
+
+
+def _fused_pooling(module: AttentionPoolingModule, batches: list) -> dict[str, float]:
+    """Forward and backward of the per-segment pooling, eager against ``torch.compile`` (inductor, dynamic shapes).
+
+    The compiled function fuses one segment's scores, softmax and weighted sum. Returns seconds for the batches
+    (after one warm-up pass each way) and the one-time compilation.
+    """
+
+    def pool_segment(real: torch.Tensor) -> torch.Tensor:  # (n_frames, D) -> (D,)
+        return torch.softmax(module.scorer(real).squeeze(-1), dim=0) @ real
+
+    def run(function) -> float:
+        tick = time.perf_counter()
+        for batch in batches:
+            lengths = batch.mask.sum(dim=1).tolist()
+            pooled = torch.stack([function(batch.frames[i, :n]) for i, n in enumerate(lengths)])  # (batch, D)
+            module.zero_grad()
+            F.mse_loss(module.head(pooled), batch.targets).backward()
+        return time.perf_counter() - tick
+
+    compiled = torch.compile(pool_segment, dynamic=True)
+    tick = time.perf_counter()
+    run(compiled)
+    compile_s = time.perf_counter() - tick
+    run(pool_segment)
+    return {"eager_s": run(pool_segment), "compiled_s": run(compiled), "first_compiled_pass_s": compile_s,
+            "n_steps": len(batches)}
 
 
 @torch.no_grad()
