@@ -21,7 +21,8 @@ from datamodules.cache import PercepianoCache
 
 View = Literal["frames", "stats"]
 VIEWS: tuple[str, ...] = ("frames", "stats")
-_MIN_SCALE = 1e-8
+#: Relative standard deviation at or below which a feature counts as constant on the training rows (round-off).
+_CONSTANT_STD = 10 * np.finfo(np.float64).eps
 
 
 def inner_split(rows: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +89,10 @@ class FoldDataModule(L.LightningDataModule):
         Rows used for training, inner validation (may be empty) and the fold's validation (predicted).
     mean_, scale_ : ndarray
         Standardisation, shape ``(2 * D,)`` (stats) or ``(D,)`` (frames).
+    n_constant_features_ : int
+        Features constant on the training rows (e.g. a MIDI key never played there). Their scale is 1, as
+        scikit-learn's ``StandardScaler`` sets it: validation values are centred on the training constant, not
+        divided by a vanishing deviation (which blew them up to 1e7 on the real MIDI features).
     """
 
     def __init__(
@@ -141,15 +146,20 @@ class FoldDataModule(L.LightningDataModule):
         stats = self.cache.stats_features()[rows].astype(np.float64)  # (n, 2D)
         if not self.standardize:
             width = stats.shape[1] if self.view == "stats" else stats.shape[1] // 2
+            self.n_constant_features_ = 0
             return np.zeros(width), np.ones(width)
         if self.view == "stats":
-            return stats.mean(axis=0), np.maximum(stats.std(axis=0), _MIN_SCALE)
-        dim = stats.shape[1] // 2
-        lengths = self.cache.store.lengths[self.cache.store_rows[rows]].astype(np.float64)[:, None]  # (n, 1)
-        means, stds = stats[:, :dim], stats[:, dim:]
-        pooled_mean = (lengths * means).sum(axis=0) / lengths.sum()
-        pooled_var = (lengths * (stds**2 + means**2)).sum(axis=0) / lengths.sum() - pooled_mean**2
-        return pooled_mean, np.maximum(np.sqrt(np.maximum(pooled_var, 0.0)), _MIN_SCALE)
+            mean, std = stats.mean(axis=0), stats.std(axis=0)
+        else:
+            dim = stats.shape[1] // 2
+            lengths = self.cache.store.lengths[self.cache.store_rows[rows]].astype(np.float64)[:, None]  # (n, 1)
+            means, stds = stats[:, :dim], stats[:, dim:]
+            mean = (lengths * means).sum(axis=0) / lengths.sum()
+            # within-segment plus between-segment variance: no cancellation, exactly 0 for a constant dimension
+            std = np.sqrt((lengths * (stds**2 + (means - mean) ** 2)).sum(axis=0) / lengths.sum())
+        constant = std <= _CONSTANT_STD * np.maximum(np.abs(mean), 1.0)
+        self.n_constant_features_ = int(constant.sum())
+        return mean, np.where(constant, 1.0, std)
 
     def features(self, rows: np.ndarray) -> np.ndarray:
         """Standardised stats-pooled features of ``rows``, shape ``(len(rows), 2 * D)``, float32 (stats view)."""

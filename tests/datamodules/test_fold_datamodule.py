@@ -28,7 +28,43 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> PercepianoCache:
     return open_cache(root)
 
 
+@pytest.fixture(scope="module")
+def constant_in_training_cache(tmp_path_factory: pytest.TempPathFactory) -> PercepianoCache:
+    """Dimension 0 of the frames is 0.25 in every training segment of fold 0 and varies in its val segments."""
+    root = tmp_path_factory.mktemp("constant")
+    rng = np.random.default_rng(2)
+    keys = [f"W_8bars_{player}_{segment}" for segment in range(6) for player in range(3)]
+    (root / "labels.json").write_text(json.dumps({key: rng.uniform(0, 1, 19).tolist() for key in keys}))
+    val = [key for key in keys if key.endswith(("_0", "_1"))]
+    (root / "folds.json").write_text(json.dumps([{"train": [k for k in keys if k not in val], "val": val}]))
+    frames = {}
+    for key in keys:
+        sequence = torch.randn(int(rng.integers(3, 12)), 3)
+        sequence[:, 0] = torch.rand(len(sequence)) * 4 if key in val else 0.25
+        frames[key] = sequence
+    torch.save(frames, root / "muq_embeddings.pt")
+    return open_cache(root)
+
+
 class TestFoldDataModule:
+    @pytest.mark.parametrize(("view", "n_constant"), [("stats", 2), ("frames", 1)])
+    def test_constant_training_features_keep_scale_one(self, constant_in_training_cache, view, n_constant) -> None:
+        """As StandardScaler: centred on the training constant, never divided by a vanishing deviation."""
+        cache = constant_in_training_cache
+        module = FoldDataModule(cache, fold=0, view=view)
+        module.setup()
+        assert module.n_constant_features_ == n_constant
+        np.testing.assert_allclose(module.mean_[0], 0.25, rtol=1e-6)
+        assert module.scale_[0] == 1.0 and np.all(module.scale_[1:3] > 0.3)
+        if view == "stats":  # mean and std of dimension 0: columns 0 and 3
+            assert module.scale_[3] == 1.0
+            raw = cache.stats_features()[module.val_rows_]
+            np.testing.assert_allclose(module.features(module.val_rows_)[:, 0], raw[:, 0] - 0.25, atol=1e-6)
+        else:
+            batch = next(iter(module.predict_dataloader()))
+            real = batch.frames[batch.mask]  # (n_frames, 3)
+            assert float(real[:, 0].abs().max()) <= 4.0
+
     def test_stats_standardisation_uses_training_rows_only(self, cache: PercepianoCache) -> None:
         module = FoldDataModule(cache, fold=1, view="stats")
         module.setup()
