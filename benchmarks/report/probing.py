@@ -46,6 +46,12 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
     body += ["", "`*`: significantly above the permutation null (joint BH) with R2 > 0. Found by: "
              + ("; ".join(f"{dim} ({', '.join(names)})" for dim, names in audible_by.items()) or "none") + ". Mean of per-fold R2 per prober: "
              + ", ".join(f"{name} {_mean(entry['r2_fold_mean']):.3f}" for name, entry in probers.items()) + "."]
+    tested = [name for name in names if probers[name].get("pvalue")]
+    if tested:
+        body += ["", f"Permutation p-values, raw / BH-adjusted over all {len(tested)} x 19 tests "
+                 f"(min raw p = 1/({result['n_permutations']} + 1)):", ""]
+        body += table(["dimension", *tested], [
+            [dimension, *[_pvalues(probers[name], index) for name in tested]] for index, dimension in enumerate(DIMENSIONS)])
     paired = result.get("paired_differences", {})
     if paired:
         body += ["", "Paired excerpt bootstrap of pooled R2 differences (dimensions whose 95% CI excludes 0):", ""]
@@ -54,6 +60,11 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
             worse = [DIMENSIONS[i] for i in range(19) if values["ci_high"][i] is not None and values["ci_high"][i] < 0]
             body.append(f"- {pair}: better on {', '.join(better) or 'none'}; worse on {', '.join(worse) or 'none'}")
     return answer, body
+
+
+def _pvalues(entry: dict, index: int) -> str:
+    raw, adjusted = entry["pvalue"][index], entry["pvalue_bh"][index]
+    return "—" if raw is None else f"{raw:.4f} / {adjusted:.4f}"
 
 
 def _first(baselines: dict, prefix: str, index: int) -> object:

@@ -56,6 +56,15 @@ class TestRunCommand:
                       "7. Canonical", "8. Teacher STOP", "10. Competition"):
             assert f"## {title}" in report
         assert (out / "report.html").is_file()
+
+    def test_report_states_each_permutation_p_value(self, run: tuple) -> None:
+        out, audit, _ = run
+        report = (out / "report.md").read_text()
+        probing = report[report.index("## 5. Probing") : report.index("## 6. Residuals")]
+        ridge_tuned = audit["probing_comparison"]["probers"]["ridge_tuned"]
+        rows = [line for line in probing.splitlines() if line.startswith("| pedal_amount |")]
+        assert "Permutation p-values, raw / BH-adjusted" in probing and len(rows) == 2  # R2 table, then p-value table
+        assert f"{ridge_tuned['pvalue'][3]:.4f} / {ridge_tuned['pvalue_bh'][3]:.4f}" in rows[1]
         assert {path.name for path in (out / "figures").glob("*.png")} >= {
             "correlation_heatmap.png", "scree_parallel_analysis.png", "reliability.png", "probe_r2_by_prober.png"}
 
