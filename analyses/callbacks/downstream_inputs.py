@@ -41,7 +41,9 @@ def quality_scores(
         loaded = load_quality_predictions(Path(predictions_file))
         found = np.array([key in loaded for key in keys], dtype=bool)
         quality = np.array([loaded[key] for key in keys if key in loaded]).reshape(-1, 19)
-        return quality, found, f"user predictions file {predictions_file}"
+        n_other = len(set(loaded) - set(keys))
+        return quality, found, (f"user predictions file {predictions_file} ({int(found.sum())} of {len(keys)} ids "
+                                f"found; {n_other} of its {len(loaded)} entries are not ids of this section)")
     path = context.inputs.get(embeddings_input)
     if path is None or context.cache.store is None:
         reason = f"no {embeddings_input.replace('_', ' ')} file" if path is None else "the cache has no embeddings"

@@ -402,6 +402,11 @@ class TestCountedExclusions:
         competition = audit["competition_validation"]
         assert competition["dedup"]["n_duplicates_dropped"] == n_duplicates_before + 1
         assert competition["recordings_without_features"] == [recordings[0]]
+        n_entries = len(predicted)  # the unknown id and the other section's ids are counted, not silently ignored
+        assert (f"{len(segments) - 2} of {len(segments)} ids found; {n_entries - len(segments) + 2} of its "
+                f"{n_entries} entries are not ids of this section") in audit["stop_prediction"]["quality_source"]
+        assert (f"{len(recordings) - 1} of {len(recordings)} ids found; {n_entries - len(recordings) + 1} of its "
+                f"{n_entries} entries are not ids of this section") in competition["quality_source"]
 
 
 def _midi(path: Path, pitch: int = 60) -> None:
