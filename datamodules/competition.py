@@ -6,13 +6,13 @@ counted; two lines with the same ``recording_id`` but different content are an e
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from datamodules.errors import contract_error
+from datamodules.jsonio import read_json_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +142,7 @@ def load_recordings(path: Path) -> RecordingTable:
 
 def _parse_recording(path: Path, line_number: int, line: str) -> dict:
     where = f"line {line_number}"
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise contract_error(path, f"{where}: unreadable JSON at column {error.colno}: {error.msg}") from None
-    if not isinstance(record, dict):
-        raise contract_error(path, f"{where}: expected a JSON object, got {type(record).__name__}")
+    record = read_json_line(path, line_number, line)
     key = record.get("recording_id")
     if not isinstance(key, str) or not key:
         raise contract_error(path, f"{where}: is {key!r}, expected a non-empty string", "recording_id")

@@ -37,6 +37,27 @@ def read_json(path: Path) -> Any:
         raise contract_error(path, f"not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
+def read_json_line(path: Path, line_number: int, line: str) -> dict[str, Any]:
+    """Parse one line of a JSON-lines file into an object.
+
+    Raises
+    ------
+    DataContractError
+        Naming ``path`` and the line: unreadable JSON, a value that is not an object, or a repeated key.
+    """
+    where = f"line {line_number}"
+    try:
+        record = json.loads(line, object_pairs_hook=_unique_keys)
+    except _DuplicateKeyError as error:
+        problem = f"{where}: appears twice in one JSON object; keys must be unique (the second would replace the first)"
+        raise contract_error(path, problem, error.key) from None
+    except json.JSONDecodeError as error:
+        raise contract_error(path, f"{where}: unreadable JSON at column {error.colno}: {error.msg}") from None
+    if not isinstance(record, dict):
+        raise contract_error(path, f"{where}: expected a JSON object, got {type(record).__name__}")
+    return record
+
+
 class _DuplicateKeyError(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)

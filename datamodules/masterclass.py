@@ -16,7 +16,6 @@ for that segment only; :func:`segment_moments` counts it among the skipped candi
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.errors import contract_error
+from datamodules.jsonio import read_json_line
 
 #: Shortest CONTINUE gap kept, in seconds.
 MIN_CONTINUE_S: float = 5.0
@@ -210,12 +210,7 @@ def load_moments(path: Path) -> MomentTable:
 
 def _parse_moment(path: Path, line_number: int, line: str) -> dict:
     where = f"line {line_number}"
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise contract_error(path, f"{where}: unreadable JSON at column {error.colno}: {error.msg}") from None
-    if not isinstance(record, dict):
-        raise contract_error(path, f"{where}: expected a JSON object, got {type(record).__name__}")
+    record = read_json_line(path, line_number, line)
     row: dict = {"line": line_number}
     for name in ("moment_id", "video_id"):
         value = record.get(name)

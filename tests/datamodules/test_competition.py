@@ -60,6 +60,7 @@ class TestLoadRecordings:
             (_recording("", 1), r"key 'recording_id': line 1: is ''"),
             ("[]", r"line 1: expected a JSON object, got list"),
             ("{oops", r"line 1: unreadable JSON"),
+            ('{"recording_id": "r", "placement": 1, "placement": 2}', r"key 'placement': line 1: appears twice in one"),
         ],
     )
     def test_contract_errors(self, tmp_path, line, match):
