@@ -27,7 +27,9 @@ from analyses.probe_metrics import probe_scores
 from analyses.uncertainty import GroupBootstrapResult, group_bootstrap_ci, paired_group_bootstrap
 from datamodules.dimensions import DIMENSIONS
 
-REFERENCE_PROBER = "ridge"
+#: Probers every other prober is compared with in paired bootstraps: the original's Ridge, and the tuned linear
+#: probe (the fair baseline for "do attention pooling or a nonlinear probe help?").
+REFERENCE_PROBERS: tuple[str, ...] = ("ridge", "ridge_tuned")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,8 @@ class ProbingComparisonResult:
     baselines : dict
         Baseline name -> ``{r2_pooled, r2_fold_mean, n_fallback, protocol}``.
     paired_differences : dict
-        ``"<prober> - ridge"`` -> ``{difference, ci_low, ci_high, pvalue}`` per dimension (pooled R2).
+        ``"<prober> - <reference>"`` -> ``{difference, ci_low, ci_high, pvalue}`` per dimension (pooled R2), for
+        each reference of :data:`REFERENCE_PROBERS` that was run (``ridge``, then ``ridge_tuned``).
     best_method : dict
         Dimension -> prober with the highest pooled R2.
     audible_dimensions : list of str
@@ -181,19 +184,18 @@ def _baselines(labels: np.ndarray, groups: np.ndarray, folds: list) -> dict:
 
 
 def _paired(labels: np.ndarray, groups: np.ndarray, predictions: Mapping, n_bootstrap: int, seed: int) -> dict:
-    if REFERENCE_PROBER not in predictions:
-        return {}
-    reference, reference_folds, _ = predictions[REFERENCE_PROBER]
     differences = {}
-    for name, (y_pred, fold_of_row, _) in predictions.items():
-        if name == REFERENCE_PROBER:
-            continue
-        rows = np.flatnonzero((fold_of_row >= 0) & (reference_folds >= 0))
-        paired = paired_group_bootstrap(labels[rows], y_pred[rows], reference[rows], groups[rows],
-                                        n_resamples=n_bootstrap, seed=seed)
-        differences[f"{name} - {REFERENCE_PROBER}"] = {
-            "difference": _list(paired.statistic), "ci_low": _list(paired.ci_low), "ci_high": _list(paired.ci_high),
-            "pvalue": _list(paired.pvalue)}
+    for reference_name in (name for name in REFERENCE_PROBERS if name in predictions):
+        reference, reference_folds, _ = predictions[reference_name]
+        for name, (y_pred, fold_of_row, _) in predictions.items():
+            if name in REFERENCE_PROBERS[: REFERENCE_PROBERS.index(reference_name) + 1]:
+                continue  # itself, or a pair already formed the other way round
+            rows = np.flatnonzero((fold_of_row >= 0) & (reference_folds >= 0))
+            paired = paired_group_bootstrap(labels[rows], y_pred[rows], reference[rows], groups[rows],
+                                            n_resamples=n_bootstrap, seed=seed)
+            differences[f"{name} - {reference_name}"] = {
+                "difference": _list(paired.statistic), "ci_low": _list(paired.ci_low), "ci_high": _list(paired.ci_high),
+                "pvalue": _list(paired.pvalue)}
     return differences
 
 

@@ -69,3 +69,20 @@ class TestCompareProbers:
         import json
 
         json.dumps(planted["result"].to_dict(), allow_nan=False)
+
+
+def test_tuned_probers_are_also_compared_with_the_tuned_ridge(planted: dict) -> None:
+    """Pairs against both references, each pair once; the difference is the pooled R2 difference."""
+    labels, good = planted["labels"], planted["good"]
+    groups = np.repeat(np.arange(N_EXCERPTS), SIZE)
+    fold_of_row = groups % N_FOLDS
+    folds = [(np.flatnonzero(fold_of_row != k), np.flatnonzero(fold_of_row == k)) for k in range(N_FOLDS)]
+    rng = np.random.default_rng(5)
+    tuned = labels + 0.1 * rng.normal(size=labels.shape)
+    predictions = {"ridge": (good, fold_of_row, "faithful"), "ridge_tuned": (tuned, fold_of_row, "tuned"),
+                   "mlp_es": (labels + 0.2 * rng.normal(size=labels.shape), fold_of_row, "tuned")}
+    result, _ = compare_probers(labels, groups, folds, predictions, {}, n_bootstrap=50, n_permutations=9, seed=0)
+    assert set(result.paired_differences) == {"ridge_tuned - ridge", "mlp_es - ridge", "mlp_es - ridge_tuned"}
+    expected = (r2_score(labels, predictions["mlp_es"][0], multioutput="raw_values")
+                - r2_score(labels, tuned, multioutput="raw_values"))
+    np.testing.assert_allclose(result.paired_differences["mlp_es - ridge_tuned"]["difference"], expected, atol=1e-6)
