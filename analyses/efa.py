@@ -14,7 +14,8 @@ import numpy as np
 from scipy.optimize import minimize
 from statsmodels.multivariate.factor_rotation import rotate_factors
 
-from analyses.factors import check_label_matrix, squared_multiple_correlations
+from analyses.factor_retention import squared_multiple_correlations
+from analyses.factors import check_label_matrix
 
 EXTRACTIONS = ("minres", "pa")
 ROTATIONS = ("oblimin", "promax")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyses.factors import PERCENTILE, check_label_matrix, map_test, parallel_analysis
+from analyses.factor_retention import PERCENTILE, map_test, parallel_analysis
+from analyses.factors import check_label_matrix
 
 N_RESAMPLES = 200
 N_SIMULATIONS = 50

@@ -11,7 +11,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from analyses.correlation import CorrelationResult
-from analyses.factors import ParallelAnalysisResult, PCAResult
+from analyses.factor_retention import ParallelAnalysisResult
+from analyses.factors import PCAResult
 
 
 def plot_correlation_heatmap(result: CorrelationResult, data_description: str) -> Figure:

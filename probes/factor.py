@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.decomposition import PCA
 
-from analyses.factors import retained_factor_count
+from analyses.factor_retention import retained_factor_count
 from analyses.probe_metrics import r2_per_dimension
 from probes.base import Prober, stats_arrays
 from probes.ridge import RidgeProber, training_rows
@@ -28,7 +28,7 @@ class FactorProber(Prober):
     ----------
     n_components : int or "parallel", default="parallel"
         Components kept; ``"parallel"`` counts them by Horn's parallel analysis
-        (:func:`analyses.factors.retained_factor_count`) on the same labels the PCA is fitted on.
+        (:func:`analyses.factor_retention.retained_factor_count`) on the same labels the PCA is fitted on.
     alpha : float, default=1.0
         Ridge penalty (one multi-target solve over the components).
     n_simulations : int, default=100

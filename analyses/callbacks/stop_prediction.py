@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from analyses.callbacks.base import AuditSectionCallback
 from analyses.callbacks.downstream_inputs import DEFAULT_QUALITY_PROBER, embedded, quality_scores, stats_features
 from analyses.context import AuditContext
-from analyses.factors import parallel_analysis
+from analyses.factor_retention import parallel_analysis
 from analyses.plots_downstream import plot_stop_auc
 from analyses.probe_metrics import probe_scores
 from analyses.stop_prediction import build_feature_sets, stop_prediction, stop_prediction_unavailable

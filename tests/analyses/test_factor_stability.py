@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from analyses.factor_retention import map_test
 from analyses.factor_stability import FactorStabilityResult, factor_count_bootstrap
-from analyses.factors import map_test
 from datamodules.dimensions import DIMENSIONS
 
 

@@ -1,4 +1,4 @@
-"""Tests for analyses/factors.py: PCA, parallel analysis, MAP and the retained-count helper."""
+"""Tests for analyses/factors.py (PCA) and analyses/factor_retention.py (parallel analysis, MAP, retained count)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 
-from analyses.factors import (
+from analyses.factor_retention import (
     MAPResult,
     ParallelAnalysisResult,
-    PCAResult,
     map_test,
     parallel_analysis,
-    pca_analysis,
     retained_factor_count,
     squared_multiple_correlations,
 )
+from analyses.factors import PCAResult, pca_analysis
 from datamodules.dimensions import DIMENSIONS
 
 

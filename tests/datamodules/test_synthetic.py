@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from analyses.factors import parallel_analysis
+from analyses.factor_retention import parallel_analysis
 from datamodules.cache import open_cache
 from datamodules.competition import load_recordings
 from datamodules.dimensions import DIMENSIONS, N_DIMENSIONS

@@ -7,7 +7,7 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 
-from analyses.factors import retained_factor_count
+from analyses.factor_retention import retained_factor_count
 from datamodules.fold_datamodule import FoldDataModule
 from probes.cross_validation import cross_validate
 from probes.factor import FactorProber, LeakyFactorProber, component_r2
