@@ -9,15 +9,10 @@ import krippendorff
 import numpy as np
 import pytest
 
-from analyses.reliability import (
-    _alpha_from_sums,
-    _alpha_unit_stats,
-    _Panel,
-    krippendorff_alpha,
-    reliability,
-    spearman_brown,
-    split_half_reliability,
-)
+from analyses.krippendorff_alpha import _alpha_from_sums, _alpha_unit_stats, krippendorff_alpha
+from analyses.rating_panel import RatingPanel
+from analyses.reliability import reliability
+from analyses.split_half import spearman_brown, split_half_reliability
 
 NAN = np.nan
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", section C: 4 coders x 12 units with gaps.
@@ -90,7 +85,7 @@ class TestKrippendorffAlpha:
         expected = _reference_alpha_textbook(table)
         assert krippendorff.alpha(reliability_data=table, level_of_measurement="interval") == pytest.approx(expected)
         assert krippendorff_alpha(*_long(table), n_resamples=0).statistic[0] == pytest.approx(expected, abs=1e-12)
-        panel = _Panel.build(*_long(table), repeats="mean")
+        panel = RatingPanel.build(*_long(table), repeats="mean")
         fast = _alpha_from_sums(_alpha_unit_stats(panel.unit_values).sum(axis=0), 1)
         assert fast[0] == pytest.approx(expected, abs=1e-12)
 
