@@ -133,6 +133,16 @@ def attention_training_flops(
     return float(n_training_frames) * per_frame + float(n_training_segments) * per_segment
 
 
+def mlp_training_flops(n_row_epochs: int, input_dim: int, hidden_dim: int = 256, n_outputs: int = 19) -> float:
+    """Floating-point operations of training ``n_outputs`` MLPs ``input_dim -> hidden_dim -> 1`` (one per output).
+
+    Per training row (summed over epochs, ``n_row_epochs``) and MLP: first layer forward and weight gradient
+    (``2 input_dim hidden_dim`` each; the features take no gradient), second layer forward, weight and input
+    gradients (``2 hidden_dim`` each). Element-wise work (ReLU, the loss, Adam) is not counted.
+    """
+    return float(n_row_epochs) * n_outputs * (4 * input_dim * hidden_dim + 6 * hidden_dim)
+
+
 def load_average() -> tuple[float, float, float] | None:
     """The 1, 5 and 15 minute load averages, or None where unavailable."""
     try:
