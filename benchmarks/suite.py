@@ -23,6 +23,7 @@ from datamodules.cache import EMBEDDINGS_FILE, FOLDS_FILE, LABELS_FILE, STORE_DI
 from datamodules.competition import load_recordings
 from datamodules.embeddings import convert_embeddings
 from datamodules.errors import contract_error
+from datamodules.fold_datamodule import constant_feature_counts
 from datamodules.jsonio import write_json_atomic
 from datamodules.masterclass import load_moments
 from datamodules.quality_predictions import load_quality_predictions
@@ -209,6 +210,10 @@ def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, 
         run_block["embeddings"] = {"store": str(cache.store.store_dir), "source": cache.store.manifest.get("source"),
                                    "dim": cache.store.dim, "n_frames": int(cache.store.offsets[-1])}
     run_block["alignment"] = cache.alignment.to_dict()
+    if cache.store is not None:
+        run_block["constant_training_features"] = {
+            **constant_feature_counts(cache),
+            "rule": "per fold, features with no variance on the training rows keep scale 1 (as StandardScaler)"}
     ordered = {key: context.results[key] for key in ORIGINAL_KEYS if key in context.results}
     ordered.update({key: value for key, value in context.results.items() if key not in ordered})
     return {**ordered, "run": run_block}

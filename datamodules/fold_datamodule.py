@@ -209,3 +209,18 @@ class FoldDataModule(L.LightningDataModule):
         """The fold's val rows, unshuffled."""
         self.setup()
         return self.loader(self.val_rows_, shuffle=False)
+
+
+def constant_feature_counts(cache: PercepianoCache) -> dict[str, list[int]]:
+    """Per view, per fold: features constant on the fold's training rows (they keep scale 1; nothing is dropped).
+
+    Returns ``{"stats": [n per fold], "frames": [n per fold]}`` (see ``FoldDataModule.n_constant_features_``).
+    """
+    counts = {}
+    for view in VIEWS[::-1]:  # stats first
+        modules = [FoldDataModule(cache, fold, view=view) for fold in range(len(cache.folds))]
+        for module in modules:
+            module.setup()
+        counts[view] = [module.n_constant_features_ for module in modules]
+    return counts
+

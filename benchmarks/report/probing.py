@@ -25,8 +25,8 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
             f"each validation fold, no refit), BH-corrected jointly over all tested probers and dimensions; leaky "
             f"variants are not tested; seed {result['seed']}. Variants: `ridge`, `attention`, `mlp` are the original "
             f"recipes (faithful); `ridge_tuned`, `attention_es`, `mlp_es` tune or stop early inside the training part only; "
-            f"`factor` fits the label PCA in each training fold, `factor_leaky` on all labels (the original's leak).",
-            ""]
+            f"`factor` fits the label PCA in each training fold, `factor_leaky` on all labels (the original's leak)."
+            + _constant_features_text(audit.get("run", {}).get("constant_training_features")), ""]
     names = list(probers)
     ceiling = result.get("noise_ceiling")
     header = ["dimension", *[f"{name} R2 [95% CI]" for name in names], "best", "train-mean R2", "excerpt-identity R2",
@@ -60,6 +60,13 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
             worse = [DIMENSIONS[i] for i in range(19) if values["ci_high"][i] is not None and values["ci_high"][i] < 0]
             body.append(f"- {pair}: better on {', '.join(better) or 'none'}; worse on {', '.join(worse) or 'none'}")
     return answer, body
+
+
+def _constant_features_text(counts: dict | None) -> str:
+    if not counts or not any(any(values) for view, values in counts.items() if view != "rule"):
+        return ""
+    return (" Features with no variance on a fold's training rows keep scale 1 (as StandardScaler), per fold: "
+            f"stats view {counts['stats']}, frames view {counts['frames']}.")
 
 
 def _pvalues(entry: dict, index: int) -> str:

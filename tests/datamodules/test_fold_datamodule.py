@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from datamodules.batching import EpochOrderSampler, LengthBucketBatchSampler
 from datamodules.cache import PercepianoCache, open_cache
-from datamodules.fold_datamodule import FoldDataModule, inner_split
+from datamodules.fold_datamodule import FoldDataModule, constant_feature_counts, inner_split
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,11 @@ def constant_in_training_cache(tmp_path_factory: pytest.TempPathFactory) -> Perc
         frames[key] = sequence
     torch.save(frames, root / "muq_embeddings.pt")
     return open_cache(root)
+
+
+def test_constant_feature_counts_per_view_and_fold(constant_in_training_cache, cache) -> None:
+    assert constant_feature_counts(constant_in_training_cache) == {"stats": [2], "frames": [1]}
+    assert constant_feature_counts(cache) == {"stats": [0, 0, 0], "frames": [0, 0, 0]}
 
 
 class TestFoldDataModule:
