@@ -42,6 +42,9 @@ class RunConfig:
         factor count.
     epochs_scale : float
         Multiplies every Lightning prober's epoch count (1.0 = the original recipe).
+    prober_seeds : int
+        Seeds per prober that takes one (``seed``, ``seed + 1``, ...): its statistics use the seed ensemble (the
+        out-of-fold predictions averaged over seeds) and the report gives each seed's R2 beside it.
     accelerator : str
         Lightning accelerator (``"auto"``: cuda, mps, else cpu).
     """
@@ -63,6 +66,7 @@ class RunConfig:
     n_parallel: int = 1000
     n_stability: int = 100
     epochs_scale: float = 1.0
+    prober_seeds: int = 1
     accelerator: str = "auto"
     extra: dict = field(default_factory=dict)
 
@@ -75,6 +79,8 @@ class RunConfig:
         for name in ("n_permutations", "n_bootstrap", "n_parallel", "n_stability"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.prober_seeds < 1:
+            raise ValueError(f"prober_seeds must be >= 1, got {self.prober_seeds}")
         if self.epochs_scale <= 0:
             raise ValueError(f"epochs_scale must be > 0, got {self.epochs_scale}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -12,7 +14,7 @@ import numpy as np
 from analyses.callbacks.base import progress
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
-from probes.cross_validation import PREDICTIONS_DIR, build_prober, cross_validate
+from probes.cross_validation import PREDICTIONS_DIR, OutOfFoldPredictions, build_prober, cross_validate
 from probes.permutation import permutation_null
 
 
@@ -36,21 +38,53 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
     ``predictions/<prober>/`` and reused when the run's configuration fingerprint matches.
     """
     nulls: dict[str, np.ndarray] = {}
+    seed_runs: dict[str, dict] = {}
     trainer_kwargs = {"enable_progress_bar": sys.stderr.isatty()}
     for name in config.probes:
         kwargs = prober_kwargs(name, config)
         started = time.perf_counter()
-        oof = cross_validate(name, context.cache, config.out, seed=config.seed,
-                             logger_root=Path(config.out) / "tensorboard", trainer_kwargs=trainer_kwargs, **kwargs)
+        runs = [cross_validate(name, context.cache, out, seed=seed, logger_root=Path(out) / "tensorboard",
+                               trainer_kwargs=trainer_kwargs, **kwargs) for seed, out in _seed_runs(name, config)]
+        oof = seed_ensemble(runs)
         context.predictions[name] = oof
+        if len(runs) > 1:
+            seed_runs[name] = {"seeds": [run.seed for run in runs], "predictions": [run.predictions for run in runs]}
         template = build_prober(name, config.seed, **kwargs)
         stacked = template.view == "stats" and hasattr(template, "fit_arrays")
         if stacked and config.n_permutations > 0:
             nulls[name] = _cached_null(name, context, config, kwargs, oof.config_hash)
-        progress(f"{name}: {len(oof.fitted_folds)} folds fitted, {len(oof.resumed_folds)} resumed"
+        progress(f"{name}: {sum(len(run.fitted_folds) for run in runs)} folds fitted, "
+                 f"{sum(len(run.resumed_folds) for run in runs)} resumed"
+                 + (f" over {len(runs)} seeds" if len(runs) > 1 else "")
                   + (f", permutation null ({config.n_permutations})" if name in nulls else "")
                   + f" in {time.perf_counter() - started:.1f} s")
     context.inputs["nulls"] = nulls
+    context.inputs["seed_runs"] = seed_runs
+
+
+def _seed_runs(name: str, config: RunConfig) -> list[tuple[int, Path]]:
+    """``(seed, output directory)`` of each run of ``name``: ``config.prober_seeds`` seeds if the prober takes a
+    seed, else one; the first seed writes under ``config.out``, the others under ``config.out/seeds/seed<k>``."""
+    n_seeds = config.prober_seeds if "seed" in build_prober(name, config.seed).get_params() else 1
+    seeds = [config.seed + offset for offset in range(n_seeds)]
+    return [(seed, Path(config.out) if seed == config.seed else Path(config.out) / "seeds" / f"seed{seed}")
+            for seed in seeds]
+
+
+def seed_ensemble(runs: list[OutOfFoldPredictions]) -> OutOfFoldPredictions:
+    """One run, or the runs' out-of-fold predictions averaged over seeds (same folds and rows).
+
+    The ensemble keeps the first run's bookkeeping; its ``config_hash`` combines every run's, so statistics keyed on
+    it are recomputed when any seed's predictions change.
+    """
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    if any(not np.array_equal(run.fold_of_row, first.fold_of_row) for run in runs):
+        raise ValueError(f"{first.prober}: seed runs predicted different rows; expected the same folds")
+    combined = hashlib.sha256("+".join(run.config_hash for run in runs).encode()).hexdigest()
+    return dataclasses.replace(first, predictions=np.mean([run.predictions for run in runs], axis=0),
+                               config_hash=combined)
 
 
 def _cached_null(name: str, context: AuditContext, config: RunConfig, kwargs: dict, predictions_hash: str) -> np.ndarray:

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cluster-bootstrap resamples of the factor count (per grouping)")
     parser.add_argument("--epochs-scale", type=float, default=1.0,
                         help="multiply every trained prober's epochs (1.0 = the original recipe)")
+    parser.add_argument("--prober-seeds", dest="prober_seeds", type=int, default=1,
+                        help="seeds per trained prober: statistics on the seed ensemble, each seed's R2 reported")
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto (cuda, mps, else cpu), cpu, ...")
     parser.add_argument("--force", action="store_true", help="discard results of another configuration in --out")
     return parser

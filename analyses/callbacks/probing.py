@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from analyses.callbacks.base import AuditSectionCallback
 from analyses.context import AuditContext
 from analyses.plots_probing import plot_probe_r2
+from analyses.probe_metrics import r2_per_dimension
 from analyses.probing_comparison import compare_probers
 from datamodules.dimensions import DIMENSIONS
 
@@ -49,6 +50,8 @@ class ProbingCallback(AuditSectionCallback):
             n_permutations=int(context.settings.get("n_permutations", 1000)), seed=context.seed,
         )
         payload = comparison.to_dict()
+        for name, runs in context.inputs.get("seed_runs", {}).items():
+            payload["probers"][name]["seed_runs"] = _seed_scores(cache.labels, context.predictions[name], runs)
         results: dict[str, Any] = {"probing_comparison": payload}
         for name, oof in context.predictions.items():
             key = ORIGINAL_SECTION.get(name, f"{name}_probing")
@@ -62,6 +65,16 @@ class ProbingCallback(AuditSectionCallback):
             data_description=f"{cache.directory}",
         )
         return results, {"probe_r2_by_prober": figure}
+
+
+def _seed_scores(labels: np.ndarray, ensemble: Any, runs: dict) -> dict[str, Any]:
+    """Pooled out-of-fold R2 per dimension of each seed's own predictions, beside their ensemble's."""
+    rows = ensemble.fold_of_row >= 0
+    r2 = [r2_per_dimension(labels[rows], predictions[rows]) for predictions in runs["predictions"]]
+    return {"seeds": list(runs["seeds"]), "r2_pooled": [values.tolist() for values in r2],
+            "mean_r2": [float(np.mean(values)) for values in r2],
+            "protocol": f"each of {len(r2)} seeds scored alone (same folds and rows); the prober's other statistics "
+                        "use the seed ensemble (out-of-fold predictions averaged over seeds)"}
 
 
 def _fold_outputs(outputs: tuple[dict, ...]) -> list[dict]:

@@ -52,6 +52,17 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
                  f"(min raw p = 1/({result['n_permutations']} + 1)):", ""]
         body += table(["dimension", *tested], [
             [dimension, *[_pvalues(probers[name], index) for name in tested]] for index, dimension in enumerate(DIMENSIONS)])
+    seeded = {name: entry["seed_runs"] for name, entry in probers.items() if entry.get("seed_runs")}
+    if seeded:
+        body += ["", "Seeds: these probers were run with several seeds; every statistic above uses their seed ensemble "
+                 "(out-of-fold predictions averaged over seeds). Mean pooled R2 of each seed alone, then the "
+                 "ensemble's: " + "; ".join(
+                     f"{name} {' / '.join(f'{value:.3f}' for value in runs['mean_r2'])} (seeds "
+                     f"{', '.join(map(str, runs['seeds']))}; ensemble {mean_r2[name]:.3f})" for name, runs in seeded.items())
+                 + ". Range of each dimension's R2 over the seeds:", ""]
+        body += table(["dimension", *seeded], [
+            [dimension, *[f"{min(r[index] for r in runs['r2_pooled']):.3f} to {max(r[index] for r in runs['r2_pooled']):.3f}"
+                          for runs in seeded.values()]] for index, dimension in enumerate(DIMENSIONS)])
     paired = result.get("paired_differences", {})
     if paired:
         body += ["", "Paired excerpt bootstrap of pooled R2 differences (dimensions whose 95% CI excludes 0):", ""]

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.metrics import r2_score
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from benchmarks.run import main
 from benchmarks.suite import ORIGINAL_KEYS
+from datamodules.cache import open_cache
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
+from probes.fold_files import load_out_of_fold
 
 SMALL = ["--probes", "ridge,ridge_tuned,mlp,factor,factor_leaky", "--epochs-scale", "0.05", "--permutations", "99",
          "--bootstrap", "50", "--parallel-simulations", "50", "--stability-resamples", "5"]
@@ -86,3 +90,35 @@ class TestRunCommand:
         out, _, cache = run
         assert main(["--cache", str(cache), "--out", str(out), *SMALL[:-1], "6"]) == 2
         assert "changed: n_stability" in capsys.readouterr().err
+
+
+def test_prober_seeds_score_the_seed_ensemble(run: tuple, tmp_path: Path) -> None:
+    """Two seeds of mlp: its statistics are those of the mean prediction; each seed's R2 is reported; ridge has none."""
+    _, _, cache = run
+    out = tmp_path / "seeds"
+    arguments = ["--cache", str(cache), "--out", str(out), "--sections", "probing", "--probes", "ridge,mlp",
+                 "--prober-seeds", "2", "--epochs-scale", "0.05", "--permutations", "19", "--bootstrap", "20"]
+    assert main(arguments) == 0
+    audit = json.loads((out / "audit.json").read_text())
+    probers = audit["probing_comparison"]["probers"]
+    seed_files = [load_out_of_fold(out / "predictions" / "mlp"), load_out_of_fold(out / "seeds" / "seed1" / "predictions" / "mlp")]
+    labels = open_cache(cache).labels
+    rows = seed_files[0]["fold_of_row"] >= 0
+    per_seed = [r2_score(labels[rows], files["predictions"][rows], multioutput="raw_values") for files in seed_files]
+    ensemble = r2_score(labels[rows], (seed_files[0]["predictions"] + seed_files[1]["predictions"])[rows] / 2,
+                        multioutput="raw_values")
+    np.testing.assert_allclose(probers["mlp"]["r2_pooled"], ensemble, atol=1e-6)
+    assert probers["mlp"]["seed_runs"]["seeds"] == [0, 1]
+    np.testing.assert_allclose(probers["mlp"]["seed_runs"]["r2_pooled"], per_seed, atol=1e-6)
+    assert not np.allclose(per_seed[0], per_seed[1]) and "seed_runs" not in probers["ridge"]
+    assert "Seeds: these probers were run with several seeds" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--prober-seeds", "0", "prober_seeds must be >= 1, got 0"),
+    ("--epochs-scale", "0", "epochs_scale must be > 0, got 0.0"),
+    ("--permutations", "-1", "n_permutations must be >= 0, got -1"),
+])  # fmt: skip
+def test_bad_settings_exit_2_with_one_message(tmp_path: Path, capsys, option: str, value: str, message: str) -> None:
+    assert main(["--out", str(tmp_path / "out"), option, value]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
