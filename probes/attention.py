@@ -88,7 +88,27 @@ class AttentionPoolingModule(RegressionModule):
         return self.head(pooled)  # (batch, n_outputs)
 
 
-class AttentionPoolingProber(Prober):
+class PooledReadoutProber(Prober):
+    """A prober that pools frames with a trained ``module_`` and predicts from the pooled features with ``readout_``.
+
+    Subclasses fit ``module_`` (whose ``pool(frames, mask)`` returns the pooled ``(batch, width)`` features first),
+    ``device_`` and ``readout_`` (a :class:`~probes.ridge.RidgeProber`).
+    """
+
+    def pooled_features(self, loader: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pooled features ``(n_rows, width)``, targets ``(n_rows, 19)`` and rows ``(n_rows,)`` of a frames loader."""
+        if not hasattr(self, "module_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(datamodule) before predict")
+        return map_batches(lambda inputs: self.module_.pool(*inputs)[0], loader, self.device_)
+
+    def predict(self, loader: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Readout predictions ``(n_rows, 19)`` from the pooled features, and rows ``(n_rows,)``."""
+        self._check_fitted()
+        pooled, _, rows = self.pooled_features(loader)
+        return self.readout_.predict_arrays(pooled), rows
+
+
+class AttentionPoolingProber(PooledReadoutProber):
     """Attention pooling trained with a joint head, then a Ridge readout on the pooled features (faithful).
 
     Parameters
@@ -163,18 +183,6 @@ class AttentionPoolingProber(Prober):
         self.n_outputs_ = self.readout_.n_outputs_
         log_final(logger, self._logged_params(), {**final_metrics(trainer), **self._extra_metrics()})
         return self
-
-    def pooled_features(self, loader: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pooled features ``(n_rows, D)``, targets ``(n_rows, 19)`` and rows ``(n_rows,)`` of a frames loader."""
-        if not hasattr(self, "module_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(datamodule) before predict")
-        return map_batches(lambda inputs: self.module_.pool(*inputs)[0], loader, self.device_)
-
-    def predict(self, loader: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Readout predictions ``(n_rows, 19)`` from the pooled features, and rows ``(n_rows,)``."""
-        self._check_fitted()
-        pooled, _, rows = self.pooled_features(loader)
-        return self.readout_.predict_arrays(pooled), rows
 
     def _validate(self) -> None:
         for name in ("hidden_dim", "max_epochs", "batch_size"):

@@ -22,16 +22,15 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
-from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from datamodules.dimensions import N_DIMENSIONS
-from probes.base import Prober
+from probes.attention import PooledReadoutProber
 from probes.best_weights import RestoreBestWeights
 from probes.mlp_es import target_scaling
 from probes.ridge import TunedRidgeProber, training_rows
 from probes.tensorboard import log_final
-from probes.training import RegressionModule, final_metrics, fit_module, map_batches, trained_device
+from probes.training import RegressionModule, final_metrics, fit_module, trained_device
 
 
 class MultiHeadAttentionPoolingModule(RegressionModule):
@@ -106,7 +105,7 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
         return (((predictions - targets) / self.target_scale) ** 2).mean()
 
 
-class AttentionEarlyStoppingProber(Prober):
+class AttentionEarlyStoppingProber(PooledReadoutProber):
     """Multi-head attention pooling on standardised targets, early-stopped on an inner split, then a tuned readout.
 
     Parameters
@@ -208,18 +207,6 @@ class AttentionEarlyStoppingProber(Prober):
             "hparams/best_inner_val_loss": self.best_inner_val_loss_,
         })  # fmt: skip
         return self
-
-    def pooled_features(self, loader: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pooled features ``(n_rows, n_heads * D)``, targets ``(n_rows, 19)``, rows ``(n_rows,)`` of a loader."""
-        if not hasattr(self, "module_"):
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(datamodule) before predict")
-        return map_batches(lambda inputs: self.module_.pool(*inputs)[0], loader, self.device_)
-
-    def predict(self, loader: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Readout predictions ``(n_rows, 19)`` from the pooled features, and rows ``(n_rows,)``."""
-        self._check_fitted()
-        pooled, _, rows = self.pooled_features(loader)
-        return self.readout_.predict_arrays(pooled), rows
 
     def fold_outputs(self, datamodule: Any) -> dict[str, np.ndarray]:
         """``{"best_epoch": (), "alpha": (19,)}``."""
