@@ -12,11 +12,16 @@ planted sparse-frame dimension is not learned. This variant changes, inside the 
   with comparable weight;
 * training stops after ``patience`` epochs without improvement of the inner-validation loss, and the best
   epoch's weights are restored;
-* the Ridge readout on the pooled features chooses its alpha per dimension by GCV on the whole training part.
+* width, learning rate, weight decay and dropout (on the pooled vectors) are searched: ``n_candidates`` settings
+  (:mod:`probes.search`) are trained as above and the one with the lowest inner-validation loss is kept;
+* the Ridge readout on the pooled features chooses its alpha per dimension by 5-fold cross-validation over whole
+  excerpts of the training part (leave-one-segment-out GCV, used before, favours alphas that memorise excerpts).
 """
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import numpy as np
@@ -29,7 +34,8 @@ from probes.attention import PooledReadoutProber
 from probes.best_weights import RestoreBestWeights
 from probes.mlp_es import target_scaling
 from probes.ridge import TunedRidgeProber, training_rows
-from probes.tensorboard import log_final
+from probes.search import search_candidates
+from probes.tensorboard import candidate_logger, log_final
 from probes.training import RegressionModule, final_metrics, fit_module, trained_device
 
 
@@ -52,11 +58,13 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
     n_heads : int, default=4
     learning_rate, weight_decay : float, default=3e-3, 1e-3
         Adam settings (``weight_decay`` is Adam's L2 term).
+    dropout : float, default=0.0
+        Dropout on the pooled vectors before the joint head, in training only.
     """
 
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 128, n_heads: int = 4,
-        learning_rate: float = 3e-3, weight_decay: float = 1e-3,
+        learning_rate: float = 3e-3, weight_decay: float = 1e-3, dropout: float = 0.0,
     ) -> None:  # fmt: skip
         super().__init__()
         self.save_hyperparameters()
@@ -98,6 +106,8 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
     def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Predictions of the joint head on the label scale, shape ``(batch, n_outputs)``."""
         pooled, _ = self.pool(frames, mask)  # (batch, n_heads * D)
+        if self.hparams.dropout > 0:
+            pooled = nn.functional.dropout(pooled, p=self.hparams.dropout, training=self.training)
         return self.head(pooled) * self.target_scale + self.target_mean  # (batch, n_outputs)
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -105,8 +115,15 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
         return (((predictions - targets) / self.target_scale) ** 2).mean()
 
 
+#: Grid of :class:`AttentionEarlyStoppingProber`'s search: scorer width, Adam's learning rate and L2 term, dropout.
+SEARCH_SPACE: dict[str, tuple] = {
+    "hidden_dim": (64, 128), "learning_rate": (1e-3, 3e-3), "weight_decay": (1e-3, 1e-2), "dropout": (0.0, 0.2),
+}
+
+
 class AttentionEarlyStoppingProber(PooledReadoutProber):
-    """Multi-head attention pooling on standardised targets, early-stopped on an inner split, then a tuned readout.
+    """Multi-head attention pooling on standardised targets, early-stopped and tuned on an inner split, then a tuned
+    readout.
 
     Parameters
     ----------
@@ -117,32 +134,51 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
     learning_rate : float, default=3e-3
         Adam learning rate.
     weight_decay : float, default=1e-3
+    dropout : float, default=0.0
+        Dropout on the pooled vectors during training.
     max_epochs : int, default=40
         Upper bound; training stops after ``patience`` epochs without improvement of the inner ``val/loss``.
     patience : int, default=10
     batch_size : int, default=32
         Padded, masked, length-bucketed batches.
     inner_val_fraction : float, default=0.2
-        Share of the fold's training rows (whole excerpts) held out for early stopping; the DataModule must be
-        built with it (:meth:`datamodule_kwargs` says so). The fold's validation rows are never used.
+        Share of the fold's training rows (whole excerpts) held out for early stopping and the search; the
+        DataModule must be built with it (:meth:`datamodule_kwargs` says so). The fold's validation rows are never
+        used.
+    n_candidates : int, default=4
+        Hyper-parameter settings tried (:func:`probes.search.search_candidates`): the ones above first, then points of
+        ``search_space`` drawn with ``seed``. 1: no search.
+    search_space : dict, optional
+        Values per searched hyper-parameter (among ``hidden_dim``, ``n_heads``, ``learning_rate``,
+        ``weight_decay``, ``dropout``); default :data:`SEARCH_SPACE`.
     ridge_alphas : sequence of float, optional
-        Readout grid for :class:`~probes.ridge.TunedRidgeProber` (GCV on the whole training part).
+        Readout grid for :class:`~probes.ridge.TunedRidgeProber` (5-fold excerpt-grouped CV on the training part).
     seed : int, default=0
-        Seeds the initial weights (``torch.manual_seed`` inside ``fit``; global RNG restored afterwards).
+        Seeds the initial weights (``torch.manual_seed`` inside ``fit``; global RNG restored afterwards) and the draw
+        of candidates.
     accelerator : str, default="auto"
 
     Attributes
     ----------
     module_ : MultiHeadAttentionPoolingModule
-        With the best epoch's weights restored.
+        The chosen candidate, with its best epoch's weights restored.
+    candidates_ : list of dict
+        The settings tried, candidate 0 first.
+    chosen_candidate_ : int
+        Index into ``candidates_`` of the kept module (lowest inner-validation loss).
+    search_inner_val_loss_ : ndarray of shape (n_candidates,)
+        Each candidate's best inner-validation loss.
+    search_seconds_ : float
+        Wall time of training all candidates.
     target_mean_, target_scale_ : ndarray of shape (19,)
         Label standardisation, from the fit rows (the inner validation rows excluded).
     best_epoch_ : int
-        Epoch whose weights were restored.
+        Epoch whose weights were restored (of the chosen candidate).
     best_inner_val_loss_ : float
         Its inner-validation loss (mean squared error of the standardised targets).
     readout_ : TunedRidgeProber
-        Fitted on the pooled features ``(n_train, n_heads * D)`` of the training part.
+        Fitted on the pooled features ``(n_train, n_heads * D)`` of the training part, alpha per dimension chosen
+        over whole excerpts.
     device_ : torch.device
     n_outputs_ : int
         19.
@@ -154,8 +190,9 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
 
     Notes
     -----
-    Selection uses the inner validation rows only; the fold's validation rows are predicted once, at the end.
-    With ``n_heads=1`` and unit target scaling the module is the faithful architecture (tested).
+    Selection (epochs and settings) uses the inner validation rows only; the fold's validation rows are predicted
+    once, at the end. Cost: ``n_candidates`` trainings per fold. With ``n_heads=1`` and unit target scaling the
+    module is the faithful architecture (tested).
     """
 
     name = "attention_es"
@@ -164,17 +201,21 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
 
     def __init__(
         self, hidden_dim: int = 128, n_heads: int = 4, learning_rate: float = 3e-3, weight_decay: float = 1e-3,
-        max_epochs: int = 40, patience: int = 10, batch_size: int = 32, inner_val_fraction: float = 0.2,
+        dropout: float = 0.0, max_epochs: int = 40, patience: int = 10, batch_size: int = 32,
+        inner_val_fraction: float = 0.2, n_candidates: int = 4, search_space: dict | None = None,
         ridge_alphas: Any = None, seed: int = 0, accelerator: str = "auto",
     ) -> None:  # fmt: skip
         self.hidden_dim = hidden_dim
         self.n_heads = n_heads
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.dropout = dropout
         self.max_epochs = max_epochs
         self.patience = patience
         self.batch_size = batch_size
         self.inner_val_fraction = inner_val_fraction
+        self.n_candidates = n_candidates
+        self.search_space = search_space
         self.ridge_alphas = ridge_alphas
         self.seed = seed
         self.accelerator = accelerator
@@ -186,52 +227,79 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
     def fit(
         self, datamodule: Any, logger: Any = None, trainer_kwargs: dict | None = None
     ) -> AttentionEarlyStoppingProber:
-        """Train the pooling on ``fit_rows_`` (early stopping on ``inner_val_rows_``), then the readout."""
+        """Train every candidate's pooling on ``fit_rows_`` (early stopping on ``inner_val_rows_``), keep the best,
+        then fit the readout on the whole training part."""
         self._check_datamodule(datamodule)
-        self._validate(datamodule)
+        self.candidates_ = search_candidates(self.get_params(), self.search_space or SEARCH_SPACE, self.n_candidates,
+                                             self.seed)  # fmt: skip
+        for candidate in self.candidates_:
+            self._validate(datamodule, {**self.get_params(), **candidate})
         self.target_mean_, self.target_scale_ = target_scaling(datamodule.targets(datamodule.fit_rows_))
-        best = RestoreBestWeights(monitor="val/loss", mode="min")
-        callbacks = [EarlyStopping(monitor="val/loss", mode="min", patience=self.patience), best]
-        module, trainer = fit_module(
-            self._builder(datamodule.cache.store.dim), datamodule, seed=self.seed, max_epochs=self.max_epochs,
-            accelerator=self.accelerator, logger=logger, callbacks=callbacks, trainer_kwargs=trainer_kwargs,
-        )  # fmt: skip
+        started, kept, losses = time.perf_counter(), None, []
+        for index, candidate in enumerate(self.candidates_):
+            best = RestoreBestWeights(monitor="val/loss", mode="min")
+            callbacks = [EarlyStopping(monitor="val/loss", mode="min", patience=self.patience), best]
+            module, trainer = fit_module(
+                self._builder(datamodule.cache.store.dim, candidate), datamodule, seed=self.seed,
+                max_epochs=self.max_epochs, accelerator=self.accelerator,
+                logger=candidate_logger(logger, index, len(self.candidates_)), callbacks=callbacks,
+                trainer_kwargs=trainer_kwargs,
+            )  # fmt: skip
+            losses.append(best.best_score)
+            if kept is None or best.best_score < kept[1].best_score:
+                kept = (module, best, trainer)
+        self.search_seconds_ = time.perf_counter() - started
+        self.search_inner_val_loss_ = np.asarray(losses, dtype=np.float64)
+        self.chosen_candidate_ = int(np.argmin(self.search_inner_val_loss_))
+        module, best, trainer = kept
         self.best_epoch_, self.best_inner_val_loss_ = best.best_epoch, best.best_score
         self.device_ = trained_device(trainer)
         self.module_ = module.eval().to(self.device_)
-        pooled, targets, _ = self.pooled_features(datamodule.loader(training_rows(datamodule), shuffle=False))
-        self.readout_ = TunedRidgeProber(alphas=self.ridge_alphas).fit_arrays(pooled, targets)
+        rows = training_rows(datamodule)
+        pooled, targets, pooled_rows = self.pooled_features(datamodule.loader(rows, shuffle=False))
+        groups = np.asarray(datamodule.cache.excerpts)[pooled_rows]
+        self.readout_ = TunedRidgeProber(alphas=self.ridge_alphas).fit_arrays(pooled, targets, groups=groups)
         self.n_outputs_ = self.readout_.n_outputs_
-        log_final(logger, {**self.get_params(), "alpha_median": float(np.median(self.readout_.alpha_))}, {
+        log_final(logger, {**self.get_params(), **self.candidates_[self.chosen_candidate_],
+                           "alpha_median": float(np.median(self.readout_.alpha_))}, {
             **final_metrics(trainer), "hparams/best_epoch": self.best_epoch_,
             "hparams/best_inner_val_loss": self.best_inner_val_loss_,
         })  # fmt: skip
         return self
 
     def fold_outputs(self, datamodule: Any) -> dict[str, np.ndarray]:
-        """``{"best_epoch": (), "alpha": (19,)}``."""
+        """Best epoch, readout alpha per dimension, the chosen candidate, every candidate's inner loss, the candidates'
+        settings (JSON) and the search's wall time."""
         self._check_fitted()
-        return {"best_epoch": np.asarray(self.best_epoch_), "alpha": self.readout_.alpha_}
+        return {"best_epoch": np.asarray(self.best_epoch_), "alpha": self.readout_.alpha_,
+                "chosen_candidate": np.asarray(self.chosen_candidate_),
+                "search_inner_val_loss": self.search_inner_val_loss_,
+                "candidates": np.asarray(json.dumps(self.candidates_)), "search_seconds": np.asarray(self.search_seconds_)}
 
-    def _builder(self, input_dim: int):
+    def _builder(self, input_dim: int, candidate: dict[str, Any]):
+        settings = {**self.get_params(), **candidate}
+
         def build() -> MultiHeadAttentionPoolingModule:
             module = MultiHeadAttentionPoolingModule(
-                input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=self.hidden_dim, n_heads=self.n_heads,
-                learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+                input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=settings["hidden_dim"],
+                n_heads=settings["n_heads"], learning_rate=settings["learning_rate"],
+                weight_decay=settings["weight_decay"], dropout=settings["dropout"],
             )  # fmt: skip
             module.set_target_scaling(self.target_mean_, self.target_scale_)
             return module
 
         return build
 
-    def _validate(self, datamodule: Any) -> None:
+    def _validate(self, datamodule: Any, settings: dict[str, Any]) -> None:
         for name in ("hidden_dim", "n_heads", "max_epochs", "patience", "batch_size"):
-            value = getattr(self, name)
+            value = settings[name]
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not self.learning_rate > 0 or not self.weight_decay >= 0:
-            raise ValueError(f"learning_rate must be > 0 and weight_decay >= 0, got {self.learning_rate!r}, "
-                             f"{self.weight_decay!r}")
+        if not settings["learning_rate"] > 0 or not settings["weight_decay"] >= 0:
+            raise ValueError(f"learning_rate must be > 0 and weight_decay >= 0, got {settings['learning_rate']!r}, "
+                             f"{settings['weight_decay']!r}")
+        if not 0 <= settings["dropout"] < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {settings['dropout']!r}")
         if len(datamodule.inner_val_rows_) == 0:
             raise ValueError(f"attention_es needs an inner validation split: build the FoldDataModule with "
                              f"inner_val_fraction={self.inner_val_fraction} (got inner_val_fraction="

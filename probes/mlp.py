@@ -81,10 +81,17 @@ class BatchedMLPModule(RegressionModule):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Predictions ``(batch, n_outputs)`` for ``features`` of shape ``(batch, input_dim)``."""
+        return self.output(self.hidden(features))
+
+    def hidden(self, features: torch.Tensor) -> torch.Tensor:
+        """Every MLP's hidden activations, ``(batch, n_outputs, hidden_dim)``, from ``features (batch, input_dim)``."""
         input_dim, n_outputs, hidden_dim = self.weight1_input_major.shape
         first = self.weight1_input_major.view(input_dim, n_outputs * hidden_dim)  # (input_dim, k * hidden)
         hidden = torch.addmm(self.bias1.reshape(-1), features, first)  # (batch, k * hidden): one matrix product
-        hidden = torch.relu(hidden).view(-1, n_outputs, hidden_dim)  # (batch, k, hidden)
+        return torch.relu(hidden).view(-1, n_outputs, hidden_dim)  # (batch, k, hidden)
+
+    def output(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Every MLP's output ``(batch, n_outputs)`` from its hidden activations ``(batch, n_outputs, hidden_dim)``."""
         return torch.einsum("bkh,kh->bk", hidden, self.weight2.squeeze(-1)) + self.bias2.squeeze(-1)  # (batch, k)
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -116,6 +116,26 @@ class TestAttentionEarlyStoppingProber:
         np.testing.assert_allclose(prober.target_mean_, linear_cache.labels[datamodule.fit_rows_].mean(axis=0))
         outputs = prober.fold_outputs(datamodule)
         assert outputs["alpha"].shape == (19,) and prober.readout_.coef_.shape == (19, 2 * linear_cache.store.dim)
+        assert prober.readout_.cv_used_ == "excerpt"  # alpha chosen over whole excerpts, not left-out segments
+
+    @pytest.mark.filterwarnings("ignore:ridge_tuned")
+    def test_search_keeps_the_candidate_a_one_by_one_fit_finds_best(self, linear_cache) -> None:
+        """Each candidate's inner loss equals a single-candidate fit with its settings; the kept one is the argmin
+        and predicts exactly as that fit does."""
+        common = {"n_heads": 2, "max_epochs": 3, "patience": 3, "batch_size": 8, "accelerator": "cpu", "seed": 1,
+                  "ridge_alphas": np.logspace(-2, 8, 21)}
+        space = {"hidden_dim": [3, 6], "learning_rate": [1e-2, 3e-2], "dropout": [0.0, 0.3]}
+        search = AttentionEarlyStoppingProber(hidden_dim=4, n_candidates=3, search_space=space, **common)
+        datamodule = FoldDataModule(linear_cache, fold=1, seed=0, **search.datamodule_kwargs())
+        predictions, _ = search.fit(datamodule).predict(datamodule.predict_dataloader())
+        singles = [AttentionEarlyStoppingProber(n_candidates=1, **common, **candidate).fit(datamodule)
+                   for candidate in search.candidates_]
+        np.testing.assert_allclose(search.search_inner_val_loss_, [single.best_inner_val_loss_ for single in singles],
+                                   rtol=1e-6)
+        assert search.chosen_candidate_ == int(np.argmin(search.search_inner_val_loss_))
+        expected, _ = singles[search.chosen_candidate_].predict(datamodule.predict_dataloader())
+        np.testing.assert_allclose(predictions, expected, rtol=1e-5, atol=1e-7)
+        assert search.fold_outputs(datamodule)["search_inner_val_loss"].shape == (3,)
 
     @pytest.mark.filterwarnings("ignore:ridge_tuned")
     def test_fit_predict_is_seeded(self, linear_cache) -> None:
@@ -136,6 +156,8 @@ class TestAttentionEarlyStoppingProber:
         ({"n_heads": 0}, "n_heads must be a positive integer, got 0"),
         ({"patience": 1.5}, "patience must be a positive integer, got 1.5"),
         ({"weight_decay": -1.0}, "learning_rate must be > 0 and weight_decay >= 0"),
+        ({"dropout": -0.1}, r"dropout must be in \[0, 1\), got -0.1"),
+        ({"search_space": {"hidden_dim": [8, 0]}, "n_candidates": 3}, "hidden_dim must be a positive integer, got 0"),
     ])  # fmt: skip
     def test_bad_hyper_parameters_raise_in_fit(self, linear_cache, params: dict, message: str) -> None:
         prober = AttentionEarlyStoppingProber(**params)

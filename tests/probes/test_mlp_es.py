@@ -69,7 +69,7 @@ class TestPerOutputBestWeights:
         datamodule = FoldDataModule(linear_cache, fold=0, view="stats", batch_size=8, inner_val_fraction=0.25, seed=0)
         datamodule.setup()
         prober = MLPEarlyStoppingProber(hidden_dim=6, learning_rate=3e-2, max_epochs=8, patience=8, batch_size=8,
-                                        accelerator="cpu")  # fmt: skip
+                                        n_candidates=1, accelerator="cpu")  # fmt: skip
         return prober, datamodule, _fit_recording(prober, datamodule)
 
     def test_each_output_keeps_its_own_best_epoch(self, trained) -> None:
@@ -98,7 +98,7 @@ class TestPerOutputBestWeights:
     def test_stops_after_patience_epochs_without_improvement(self, linear_cache) -> None:
         datamodule = FoldDataModule(linear_cache, fold=1, view="stats", batch_size=8, inner_val_fraction=0.25, seed=0)
         prober = MLPEarlyStoppingProber(hidden_dim=4, learning_rate=0.3, max_epochs=200, patience=2, batch_size=8,
-                                        accelerator="cpu")  # fmt: skip
+                                        n_candidates=1, accelerator="cpu")  # fmt: skip
         epochs = _fit_recording(prober, datamodule)
         assert len(epochs) == int(prober.best_epoch_.max()) + 2 + 1 < 200
 
@@ -163,6 +163,9 @@ class TestMLPEarlyStoppingProber:
         ({"patience": 0}, "patience must be a positive integer, got 0"),
         ({"hidden_dim": 2.5}, "hidden_dim must be a positive integer, got 2.5"),
         ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+        ({"search_space": {"momentum": [0.9]}}, r"search_space names \['momentum'\], which are not hyper-parameters"),
+        ({"n_candidates": 0}, "n_candidates must be a positive integer, got 0"),
     ])  # fmt: skip
     def test_bad_hyper_parameters_raise_in_fit(self, linear_cache, params: dict, message: str) -> None:
         prober = MLPEarlyStoppingProber(**params)
@@ -173,3 +176,36 @@ class TestMLPEarlyStoppingProber:
     def test_predict_refuses_unfitted(self, linear_cache) -> None:
         with pytest.raises(NotFittedError, match="MLPEarlyStoppingProber is not fitted yet"):
             MLPEarlyStoppingProber().predict(FoldDataModule(linear_cache, fold=0).predict_dataloader())
+
+
+class TestSearch:
+    SPACE = {"hidden_dim": [3, 7], "learning_rate": [1e-2, 5e-2], "dropout": [0.0, 0.2]}
+
+    def test_each_dimension_keeps_the_candidate_a_one_by_one_fit_finds_best(self, linear_cache) -> None:
+        """The search equals separate single-candidate fits: same inner losses, and each dimension's prediction is
+        that of its lowest-loss candidate (the merged, zero-padded module changes no prediction)."""
+        common = {"max_epochs": 5, "patience": 5, "batch_size": 8, "accelerator": "cpu", "seed": 3}
+        datamodule = FoldDataModule(linear_cache, fold=1, view="stats", batch_size=8, inner_val_fraction=0.25, seed=0)
+        search = MLPEarlyStoppingProber(hidden_dim=5, n_candidates=3, search_space=self.SPACE, **common).fit(datamodule)
+        assert len(search.candidates_) == 3 and search.candidates_[0] == {"hidden_dim": 5, "learning_rate": 1e-3,
+                                                                          "dropout": 0.0}
+        predictions, rows = search.predict(datamodule.predict_dataloader())
+        alone = []
+        for index, candidate in enumerate(search.candidates_):
+            single = MLPEarlyStoppingProber(n_candidates=1, **common, **candidate).fit(datamodule)
+            np.testing.assert_allclose(search.search_inner_val_loss_[index], single.best_inner_val_loss_, rtol=1e-6)
+            alone.append(single.predict(datamodule.predict_dataloader())[0])
+        chosen = np.argmin(search.search_inner_val_loss_, axis=0)
+        np.testing.assert_array_equal(search.chosen_candidate_, chosen)
+        expected = np.stack(alone)[chosen, :, np.arange(19)].T  # (n_val, 19)
+        np.testing.assert_allclose(predictions, expected, rtol=1e-5, atol=1e-6)
+        outputs = search.fold_outputs(datamodule)
+        assert outputs["search_inner_val_loss"].shape == (3, 19) and float(outputs["search_seconds"]) > 0
+
+    def test_dropout_acts_in_training_only(self) -> None:
+        module = StandardizedMLPModule(input_dim=4, n_outputs=3, hidden_dim=16, dropout=0.5)
+        features = torch.randn(8, 4)
+        module.eval()
+        torch.testing.assert_close(module(features), BatchedMLPModule.forward(module, features))
+        module.train()
+        assert not torch.allclose(module(features), module(features))
