@@ -19,7 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analyses.baselines import excerpt_identity_ceiling, excerpt_mean_baseline, training_mean_baseline
+from analyses.baselines import (
+    BaselinePredictionsResult,
+    excerpt_identity_ceiling,
+    excerpt_mean_baseline,
+    training_mean_baseline,
+)
 from analyses.multiple_testing import benjamini_hochberg
 from analyses.permutation import permutation_test_r2
 from analyses.prediction_permutation import prediction_permutation_null
@@ -43,7 +48,12 @@ class ProbingComparisonResult:
         pvalue_bh, audible, n_rows, variant, protocol}``, each a list over the 19 dimensions (p-values None
         where no permutation null was computed).
     baselines : dict
-        Baseline name -> ``{r2_pooled, r2_fold_mean, n_fallback, protocol}``.
+        Baseline name -> ``{r2_pooled, r2_fold_mean, n_fallback, protocol}``; fitted baselines (``descriptors``)
+        add ``ci_low``/``ci_high`` (excerpt bootstrap) and ``mean_r2``; a fitted baseline that could not run is
+        ``{"skipped": reason}``.
+    below_baselines : dict
+        Prober -> fitted baseline -> the dimensions where the prober's pooled R2 is below the baseline's (leaky
+        variants excluded).
     paired_differences : dict
         ``"<prober> - <reference>"`` -> ``{difference, ci_low, ci_high, pvalue}`` per dimension (pooled R2), for
         each reference of :data:`REFERENCE_PROBERS` that was run (``ridge``, then ``ridge_tuned``).
@@ -62,6 +72,7 @@ class ProbingComparisonResult:
 
     probers: dict
     baselines: dict
+    below_baselines: dict
     paired_differences: dict
     best_method: dict
     audible_dimensions: list
@@ -85,6 +96,7 @@ def compare_probers(
     refit_nulls: Mapping[str, np.ndarray],
     *,
     noise_ceiling: np.ndarray | None = None,
+    fitted_baselines: Mapping[str, BaselinePredictionsResult | str] | None = None,
     n_bootstrap: int = 1000,
     n_permutations: int = 200,
     seed: int = 0,
@@ -103,6 +115,9 @@ def compare_probers(
     refit_nulls : mapping
         Prober name -> null pooled R2 ``(n_permutations, 19)`` from refits on permuted labels.
     noise_ceiling : ndarray of shape (19,), optional
+    fitted_baselines : mapping, optional
+        Baseline name -> out-of-fold predictions of a baseline fitted on the training parts (the descriptor
+        baseline, :func:`probes.descriptor_baseline.descriptor_baseline`), or the reason it was skipped (str).
     n_bootstrap : int, default=1000
     n_permutations : int, default=200
         Permutations of the no-refit test for tested probers without a refit null (0: test only those with one).
@@ -134,8 +149,12 @@ def compare_probers(
         probers[name] = entry
     tested = [name for name, entry in probers.items() if entry["pvalue"] is not None]
     audible_by = _joint_audibility(probers, tested, alpha)
+    baselines = _baselines(labels, groups, folds)
+    for name, fitted in (fitted_baselines or {}).items():
+        baselines[name] = {"skipped": fitted} if isinstance(fitted, str) else \
+            _fitted_baseline(labels, groups, fitted, n_bootstrap, seed)
     result = ProbingComparisonResult(
-        probers=probers, baselines=_baselines(labels, groups, folds), best_method=_best(probers),
+        probers=probers, baselines=baselines, below_baselines=_below(probers, baselines), best_method=_best(probers),
         paired_differences=_paired(labels, groups, predictions, n_bootstrap, seed),
         audible_dimensions=[name for name in DIMENSIONS if name in audible_by], audible_by=audible_by,
         tested_probers=tested, noise_ceiling=None if noise_ceiling is None else _list(noise_ceiling),
@@ -181,6 +200,28 @@ def _baselines(labels: np.ndarray, groups: np.ndarray, folds: list) -> dict:
         baselines[result.name] = {"r2_pooled": _list(scores.r2_pooled), "r2_fold_mean": _list(scores.r2_fold_mean),
                                   "n_fallback": int(result.n_fallback), "protocol": result.protocol}
     return baselines
+
+
+def _fitted_baseline(labels: np.ndarray, groups: np.ndarray, fitted: BaselinePredictionsResult, n_bootstrap: int,
+                     seed: int) -> dict:
+    """A fitted baseline scored like a prober: pooled and per-fold R2 with the excerpt-bootstrap CI."""
+    scores = probe_scores(labels[fitted.rows], fitted.y_pred, fitted.fold_of_row)
+    bootstrap = group_bootstrap_ci(labels[fitted.rows], fitted.y_pred, groups[fitted.rows], n_resamples=n_bootstrap,
+                                   seed=seed)
+    return {"r2_pooled": _list(scores.r2_pooled), "r2_fold_mean": _list(scores.r2_fold_mean),
+            "ci_low": _list(bootstrap.ci_low), "ci_high": _list(bootstrap.ci_high),
+            "mean_r2": float(np.mean(scores.r2_pooled)), "n_fallback": int(fitted.n_fallback),
+            "protocol": fitted.protocol}
+
+
+def _below(probers: dict, baselines: dict) -> dict:
+    """Prober -> fitted baseline -> dimensions where the prober's pooled R2 is below the baseline's."""
+    fitted = {name: entry for name, entry in baselines.items() if "ci_low" in entry}
+    return {name: {baseline: [DIMENSIONS[i] for i, (ours, theirs) in enumerate(zip(entry["r2_pooled"],
+                                                                                      values["r2_pooled"], strict=True))
+                              if ours is not None and theirs is not None and ours < theirs]
+                   for baseline, values in fitted.items()}
+            for name, entry in probers.items() if entry["variant"] != "leaky" and fitted}
 
 
 def _paired(labels: np.ndarray, groups: np.ndarray, predictions: Mapping, n_bootstrap: int, seed: int) -> dict:

@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from datamodules.fold_datamodule import DEFAULT_CLIP
+
 SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding", "downstream")
 DEFAULT_PROBES: tuple[str, ...] = ("ridge", "ridge_tuned", "attention", "attention_es", "mlp", "mlp_es", "factor",
                                    "factor_leaky")
@@ -47,6 +49,9 @@ class RunConfig:
         out-of-fold predictions averaged over seeds) and the report gives each seed's R2 beside it.
     accelerator : str
         Lightning accelerator (``"auto"``: cuda, mps, else cpu).
+    clip : float or None
+        Standardised features are clipped to ``[-clip, clip]`` training standard deviations in every fold and view
+        (:class:`~datamodules.fold_datamodule.FoldDataModule`); None turns clipping off.
     """
 
     cache: Path | None = None
@@ -68,6 +73,7 @@ class RunConfig:
     epochs_scale: float = 1.0
     prober_seeds: int = 1
     accelerator: str = "auto"
+    clip: float | None = DEFAULT_CLIP
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -83,6 +89,12 @@ class RunConfig:
             raise ValueError(f"prober_seeds must be >= 1, got {self.prober_seeds}")
         if self.epochs_scale <= 0:
             raise ValueError(f"epochs_scale must be > 0, got {self.epochs_scale}")
+        if self.clip is not None and not self.clip > 0:
+            raise ValueError(f"clip must be > 0 (training standard deviations) or None for no clipping, got {self.clip}")
+
+    def datamodule_kwargs(self) -> dict:
+        """The :class:`~datamodules.fold_datamodule.FoldDataModule` settings every fit of the run uses."""
+        return {"clip": self.clip}
 
     def to_dict(self) -> dict:
         """JSON form (paths as strings)."""

@@ -14,6 +14,9 @@ import numpy as np
 from analyses.callbacks.base import progress
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
+from analyses.baselines import BaselinePredictionsResult
+from datamodules.cache import PercepianoCache
+from probes.descriptor_baseline import descriptor_baseline
 from probes.cross_validation import PREDICTIONS_DIR, OutOfFoldPredictions, build_prober, cross_validate
 from probes.permutation import permutation_null
 
@@ -44,7 +47,8 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
         kwargs = prober_kwargs(name, config)
         started = time.perf_counter()
         runs = [cross_validate(name, context.cache, out, seed=seed, logger_root=Path(out) / "tensorboard",
-                               trainer_kwargs=trainer_kwargs, **kwargs) for seed, out in _seed_runs(name, config)]
+                               trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(), **kwargs)
+                for seed, out in _seed_runs(name, config)]
         oof = seed_ensemble(runs)
         context.predictions[name] = oof
         if len(runs) > 1:
@@ -60,6 +64,17 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
                   + f" in {time.perf_counter() - started:.1f} s")
     context.inputs["nulls"] = nulls
     context.inputs["seed_runs"] = seed_runs
+    context.inputs["fitted_baselines"] = {"descriptors": descriptor_baseline_or_reason(context.cache, config.clip)}
+
+
+def descriptor_baseline_or_reason(cache: PercepianoCache, clip: float | None) -> BaselinePredictionsResult | str:
+    """The descriptor baseline's out-of-fold predictions, or why it is skipped (a store without descriptors)."""
+    described = cache.descriptors()
+    if described is None:
+        return (f"skipped: the embedding store {cache.store.store_dir if cache.store else '(none)'} declares no "
+                "segment descriptors (extractors declare them; MuQ caches converted from muq_embeddings.pt have none)")
+    values, names = described
+    return descriptor_baseline(values, names, cache.labels, cache.folds, np.asarray(cache.excerpts), clip=clip)
 
 
 def _seed_runs(name: str, config: RunConfig) -> list[tuple[int, Path]]:
@@ -93,7 +108,8 @@ def _cached_null(name: str, context: AuditContext, config: RunConfig, kwargs: di
     path = Path(config.out) / PREDICTIONS_DIR / name / f"permutation_null_{key}.npy"
     if path.is_file():
         return np.load(path)
-    result = permutation_null(name, context.cache, config.n_permutations, config.seed, **kwargs)
+    result = permutation_null(name, context.cache, config.n_permutations, config.seed,
+                              datamodule_kwargs=config.datamodule_kwargs(), **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.npy")
     np.save(temporary, result.null_distribution)

@@ -16,11 +16,25 @@ from benchmarks.output_guard import ConfigurationChangedError
 from benchmarks.summary import print_summary
 from benchmarks.suite import run_suite
 from datamodules.errors import DataContractError
+from datamodules.fold_datamodule import DEFAULT_CLIP
 from probes.registry import UnknownProberError
 
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _clip(text: str) -> float | None:
+    """``--clip``: a positive number of training standard deviations, or ``off``/``none``."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number or 'off'") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive finite number or 'off'")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="multiply every trained prober's epochs (1.0 = the original recipe)")
     parser.add_argument("--prober-seeds", dest="prober_seeds", type=int, default=1,
                         help="seeds per trained prober: statistics on the seed ensemble, each seed's R2 reported")
+    parser.add_argument("--clip", type=_clip, default=DEFAULT_CLIP, metavar="Z",
+                        help="clip standardised features to +-Z training standard deviations in every fold and view "
+                             "(default: %(default)s; 'off' for none)")
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto (cuda, mps, else cpu), cpu, ...")
     parser.add_argument("--force", action="store_true", help="discard results of another configuration in --out")
     return parser

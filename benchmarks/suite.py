@@ -23,7 +23,7 @@ from datamodules.cache import EMBEDDINGS_FILE, FOLDS_FILE, LABELS_FILE, STORE_DI
 from datamodules.competition import load_recordings
 from datamodules.embeddings import convert_embeddings
 from datamodules.errors import contract_error
-from datamodules.fold_datamodule import constant_feature_counts
+from datamodules.fold_datamodule import standardization_counts
 from datamodules.jsonio import write_json_atomic
 from datamodules.masterclass import load_moments
 from datamodules.quality_predictions import load_quality_predictions
@@ -211,9 +211,12 @@ def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, 
                                    "dim": cache.store.dim, "n_frames": int(cache.store.offsets[-1])}
     run_block["alignment"] = cache.alignment.to_dict()
     if cache.store is not None:
-        run_block["constant_training_features"] = {
-            **constant_feature_counts(cache),
-            "rule": "per fold, features with no variance on the training rows keep scale 1 (as StandardScaler)"}
+        run_block["standardization"] = {
+            **standardization_counts(cache, config.clip), "clip": config.clip,
+            "rule": ("per fold, features are standardised with the training rows' mean and standard deviation; "
+                     "features with no variance there keep scale 1 (as StandardScaler, 'constant'); "
+                     + ("standardised values are clipped to +-{:g} ('clipped': features with some value of the fold's "
+                        "rows beyond it)".format(config.clip) if config.clip is not None else "no clipping"))}
     ordered = {key: context.results[key] for key in ORIGINAL_KEYS if key in context.results}
     ordered.update({key: value for key, value in context.results.items() if key not in ordered})
     return {**ordered, "run": run_block}

@@ -72,6 +72,8 @@ class FramesDataset(Dataset):
         Cache rows of the items (returned with each batch).
     mean, scale : ndarray of shape (D,), optional
         Standardisation (fitted on the training part of the fold); identity when None.
+    clip : float, optional
+        Standardised values are clipped to ``[-clip, clip]`` (with ``mean`` and ``scale`` only); None: no clipping.
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class FramesDataset(Dataset):
         rows: np.ndarray,
         mean: np.ndarray | None = None,
         scale: np.ndarray | None = None,
+        clip: float | None = None,
     ) -> None:
         self.store = store
         self.store_rows = np.asarray(store_rows, dtype=np.int64)
@@ -89,6 +92,7 @@ class FramesDataset(Dataset):
         self.rows = torch.as_tensor(rows, dtype=torch.int64)
         self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
         self.scale = None if scale is None else torch.as_tensor(scale, dtype=torch.float32)
+        self.clip = clip
 
     def __len__(self) -> int:
         return len(self.store_rows)
@@ -101,6 +105,8 @@ class FramesDataset(Dataset):
         frames = torch.from_numpy(read_frames(self.store, self.store_rows[index])).float()  # (T, D)
         if self.mean is not None:
             frames.sub_(self.mean).div_(self.scale)  # (T, D), in place on the private copy
+            if self.clip is not None:
+                frames.clamp_(-self.clip, self.clip)  # (T, D)
         return frames, self.targets[index], self.rows[index]
 
 

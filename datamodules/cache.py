@@ -130,6 +130,14 @@ class PercepianoCache:
         return np.asarray(self.store.stats()[self.store_rows])
 
 
+    def descriptors(self) -> tuple[np.ndarray, tuple[str, ...]] | None:
+        """Segment-level descriptors of ``keys``, ``(n_segments, n_descriptors)`` float64, and their names; None when
+        the store declares none (the descriptor baseline is then skipped with that reason)."""
+        if self.store is None or self.store_rows is None or self.store.descriptors() is None:
+            return None
+        return self.store.descriptors()[self.store_rows], self.store.descriptor_names
+
+
 def open_cache(
     directory: Path,
     folds_file: Path | None = None,

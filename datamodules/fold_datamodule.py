@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -23,6 +23,8 @@ View = Literal["frames", "stats"]
 VIEWS: tuple[str, ...] = ("frames", "stats")
 #: Relative standard deviation at or below which a feature counts as constant on the training rows (round-off).
 _CONSTANT_STD = 10 * np.finfo(np.float64).eps
+#: Default bound on standardised values: ``(x - mean) / scale`` is clipped to ``[-DEFAULT_CLIP, DEFAULT_CLIP]``.
+DEFAULT_CLIP: float = 5.0
 
 
 def inner_split(rows: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +83,10 @@ class FoldDataModule(L.LightningDataModule):
         If > 0, a share of the fold's training rows (whole excerpts) is held out as an inner validation part for
         early stopping and tuning; the fold's own val rows are never used for either.
     standardize : bool, default=True
+    clip : float or None, default=DEFAULT_CLIP (5.0)
+        Standardised values are clipped to ``[-clip, clip]`` (training standard deviations), in both views and for
+        every row served (training, inner validation, validation, external segments); None turns clipping off.
+        See Notes.
     num_workers : int, default=0
 
     Attributes
@@ -93,6 +99,19 @@ class FoldDataModule(L.LightningDataModule):
         Features constant on the training rows (e.g. a MIDI key never played there). Their scale is 1, as
         scikit-learn's ``StandardScaler`` sets it: validation values are centred on the training constant, not
         divided by a vanishing deviation (which blew them up to 1e7 on the real MIDI features).
+
+    Notes
+    -----
+    Why clip. A column that is *nearly* constant on a fold's training rows (a MIDI key played in two of 700
+    training segments; an embedding unit that rarely fires) has a tiny but non-zero training deviation, so a
+    validation segment that uses it gets a standardised value of tens or hundreds. One such value moves a linear
+    prediction by ``coef * z`` and a trained prober's activations without bound: on the real MIDI features it put
+    ``ridge_tuned``'s mean pooled R2 at -0.06 instead of +0.32. Clipping bounds every standardised value, so a
+    column can move a prediction by at most ``2 * clip * |coef|`` whatever its validation values; a column whose
+    values stay within ``clip`` training deviations of the training mean (any well-behaved column: a Gaussian
+    column exceeds 5 deviations with probability 6e-7) is not changed at all. The rule uses the training rows only,
+    is unit-free (unlike a floor on the deviation), and is the same in the ``stats`` and ``frames`` views.
+    :meth:`n_clipped_features` counts the columns it touched.
     """
 
     def __init__(
@@ -104,6 +123,7 @@ class FoldDataModule(L.LightningDataModule):
         seed: int = 0,
         inner_val_fraction: float = 0.0,
         standardize: bool = True,
+        clip: float | None = DEFAULT_CLIP,
         num_workers: int = 0,
     ) -> None:
         super().__init__()
@@ -115,6 +135,8 @@ class FoldDataModule(L.LightningDataModule):
             raise ValueError(f"fold must be in [0, {len(cache.folds) - 1}], got {fold}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if clip is not None and not (isinstance(clip, int | float) and np.isfinite(clip) and clip > 0):
+            raise ValueError(f"clip must be a positive number of training standard deviations or None, got {clip!r}")
         self.cache = cache
         self.fold = fold
         self.view = view
@@ -122,6 +144,7 @@ class FoldDataModule(L.LightningDataModule):
         self.seed = seed
         self.inner_val_fraction = inner_val_fraction
         self.standardize = standardize
+        self.clip = clip
         self.num_workers = num_workers
         self._prepared = False
 
@@ -161,12 +184,42 @@ class FoldDataModule(L.LightningDataModule):
         self.n_constant_features_ = int(constant.sum())
         return mean, np.where(constant, 1.0, std)
 
+    def standardization(self) -> dict[str, object]:
+        """The standardisation settings, as part of a fold's configuration: ``{"standardize", "clip"}``."""
+        return {"standardize": self.standardize, "clip": self.clip if self.standardize else None}
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        """Standardise (and clip) raw values of this view, shape ``(..., width)``, float32."""
+        self.setup()
+        scaled = (np.asarray(values, dtype=np.float64) - self.mean_) / self.scale_
+        if self.standardize and self.clip is not None:
+            np.clip(scaled, -self.clip, self.clip, out=scaled)
+        return scaled.astype(np.float32)
+
     def features(self, rows: np.ndarray) -> np.ndarray:
         """Standardised stats-pooled features of ``rows``, shape ``(len(rows), 2 * D)``, float32 (stats view)."""
         self.setup()
         if self.view != "stats":
             raise ValueError("features() serves the stats view; this module has view='frames'")
-        return ((self.cache.stats_features()[rows] - self.mean_) / self.scale_).astype(np.float32)
+        return self.transform(self.cache.stats_features()[rows])
+
+    def n_clipped_features(self) -> int:
+        """Columns of this view with some value of the fold's rows (training or validation) beyond ``clip``.
+
+        In the ``frames`` view a column counts when any frame of a fold segment is beyond the bound (read from the
+        store's per-segment frame minima and maxima). 0 without clipping or standardisation.
+        """
+        self.setup()
+        if not self.standardize or self.clip is None:
+            return 0
+        rows = np.concatenate([self.fit_rows_, self.inner_val_rows_, self.val_rows_])
+        if self.view == "stats":
+            low = high = self.cache.stats_features()[rows].astype(np.float64)  # (n, 2D)
+        else:
+            ranges = self.cache.store.frame_ranges()[self.cache.store_rows[rows]]  # (n, 2, D)
+            low, high = ranges[:, 0], ranges[:, 1]
+        beyond = ((low - self.mean_) / self.scale_ < -self.clip) | ((high - self.mean_) / self.scale_ > self.clip)
+        return int(beyond.any(axis=0).sum())
 
     def targets(self, rows: np.ndarray) -> np.ndarray:
         """Labels of ``rows``, shape ``(len(rows), 19)``, on [0, 1]."""
@@ -177,10 +230,14 @@ class FoldDataModule(L.LightningDataModule):
         self.setup()
         if self.view == "stats":
             return StatsDataset(self.features(rows), self.targets(rows), rows)
-        return FramesDataset(
-            self.cache.store, self.cache.store_rows[rows], self.targets(rows), rows,
-            self.mean_ if self.standardize else None, self.scale_ if self.standardize else None,
-        )
+        return self.frames_dataset(self.cache.store, self.cache.store_rows[rows], self.targets(rows), rows)
+
+    def frames_dataset(self, store: Any, store_rows: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> FramesDataset:
+        """A :class:`FramesDataset` of ``store`` standardised (and clipped) as this fold's training rows say."""
+        self.setup()
+        if not self.standardize:
+            return FramesDataset(store, store_rows, targets, rows)
+        return FramesDataset(store, store_rows, targets, rows, self.mean_, self.scale_, self.clip)
 
     def loader(self, rows: np.ndarray, shuffle: bool) -> DataLoader:
         """A DataLoader over ``rows`` (length-bucketed, padded and prefetched in a thread in the frames view)."""
@@ -211,16 +268,20 @@ class FoldDataModule(L.LightningDataModule):
         return self.loader(self.val_rows_, shuffle=False)
 
 
-def constant_feature_counts(cache: PercepianoCache) -> dict[str, list[int]]:
-    """Per view, per fold: features constant on the fold's training rows (they keep scale 1; nothing is dropped).
+def standardization_counts(cache: PercepianoCache, clip: float | None = DEFAULT_CLIP) -> dict[str, dict[str, list[int]]]:
+    """Per view, per fold: the columns the standardisation treated specially (nothing is dropped).
 
-    Returns ``{"stats": [n per fold], "frames": [n per fold]}`` (see ``FoldDataModule.n_constant_features_``).
+    Returns ``{"stats": {"constant": [n per fold], "clipped": [n per fold]}, "frames": {...}}``: ``constant``
+    columns had no variance on the fold's training rows and keep scale 1 (``FoldDataModule.n_constant_features_``);
+    ``clipped`` columns had some value of the fold's rows beyond ``clip`` training deviations
+    (:meth:`FoldDataModule.n_clipped_features`).
     """
     counts = {}
     for view in VIEWS[::-1]:  # stats first
-        modules = [FoldDataModule(cache, fold, view=view) for fold in range(len(cache.folds))]
+        modules = [FoldDataModule(cache, fold, view=view, clip=clip) for fold in range(len(cache.folds))]
         for module in modules:
             module.setup()
-        counts[view] = [module.n_constant_features_ for module in modules]
+        counts[view] = {"constant": [module.n_constant_features_ for module in modules],
+                        "clipped": [module.n_clipped_features() for module in modules]}
     return counts
 

@@ -127,6 +127,7 @@ def cross_validate(
     folds: Sequence[int] | None = None,
     logger_root: Path | str | None = None,
     trainer_kwargs: dict | None = None,
+    datamodule_kwargs: dict | None = None,
     **kwargs: Any,
 ) -> OutOfFoldPredictions:
     """Fit a freshly built prober on each fold's training part and predict its validation rows.
@@ -149,6 +150,9 @@ def cross_validate(
         (e.g. ``<out>/tensorboard``).
     trainer_kwargs : dict, optional
         Passed to Lightning probers' Trainer (not part of the configuration hash).
+    datamodule_kwargs : dict, optional
+        :class:`FoldDataModule` keywords that override the prober's ``datamodule_kwargs()`` (e.g. ``clip``); the
+        standardisation settings are part of the configuration hash.
     **kwargs
         Prober hyper-parameters.
 
@@ -170,8 +174,7 @@ def cross_validate(
         model = build_prober(prober, seed, **kwargs)
         name = model.name
         directory = None if out_dir is None else Path(out_dir) / PREDICTIONS_DIR / name
-        datamodule = FoldDataModule(cache, fold, seed=seed, **model.datamodule_kwargs())
-        datamodule.setup()
+        datamodule = fold_datamodule(model, cache, fold, seed, datamodule_kwargs)
         config = _fold_config(model, seed, fold, datamodule, cache)
         config_hash = _hash(config)
         hashes.append(config_hash)
@@ -200,6 +203,14 @@ def cross_validate(
         write_out_of_fold(directory, result.keys, result.predictions, result.fold_of_row,
                           {**result.to_dict(), "fold_config_hashes": hashes})
     return result
+
+
+def fold_datamodule(model: Any, cache: PercepianoCache, fold: int, seed: int,
+                    overrides: dict | None = None) -> FoldDataModule:
+    """The set-up :class:`FoldDataModule` of ``fold`` for ``model``: its ``datamodule_kwargs()`` and ``overrides``."""
+    datamodule = FoldDataModule(cache, fold, seed=seed, **{**model.datamodule_kwargs(), **(overrides or {})})
+    datamodule.setup()
+    return datamodule
 
 
 def _fold_indices(cache: PercepianoCache, folds: Sequence[int] | None) -> list[int]:
@@ -237,7 +248,7 @@ def _fold_config(model: Any, seed: int, fold: int, datamodule: FoldDataModule, c
         "prober": model.name, "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "variant": model.variant, "params": {key: value for key, value in model.get_params().items()
                                              if key not in _UNHASHED_PARAMS}, "seed": seed, "fold": fold,
-        "datamodule": model.datamodule_kwargs(), "data": digest.hexdigest(),
+        "datamodule": {**model.datamodule_kwargs(), **datamodule.standardization()}, "data": digest.hexdigest(),
     }  # fmt: skip
 
 

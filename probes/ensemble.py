@@ -7,9 +7,8 @@ from typing import Any
 import numpy as np
 
 from datamodules.cache import PercepianoCache
-from datamodules.fold_datamodule import FoldDataModule
 from datamodules.store import EmbeddingStore
-from probes.cross_validation import build_prober
+from probes.cross_validation import build_prober, fold_datamodule
 from probes.external import external_loader
 
 
@@ -19,6 +18,7 @@ def fold_ensemble_predictions(
     store: EmbeddingStore,
     seed: int = 0,
     trainer_kwargs: dict | None = None,
+    datamodule_kwargs: dict | None = None,
     **kwargs: Any,
 ) -> np.ndarray:
     """Mean over folds of a prober's predictions for every segment of ``store``.
@@ -36,6 +36,8 @@ def fold_ensemble_predictions(
     store : EmbeddingStore
         External segments with the cache's frame dimension D.
     seed : int, default=0
+    trainer_kwargs, datamodule_kwargs : dict, optional
+        As for :func:`~probes.cross_validation.cross_validate`.
 
     Returns
     -------
@@ -45,7 +47,7 @@ def fold_ensemble_predictions(
     total = np.zeros((store.n_segments, cache.labels.shape[1]))
     for fold in range(len(cache.folds)):
         model = build_prober(prober, seed, **kwargs)
-        datamodule = FoldDataModule(cache, fold, seed=seed, **model.datamodule_kwargs())
+        datamodule = fold_datamodule(model, cache, fold, seed, datamodule_kwargs)
         model.fit(datamodule, trainer_kwargs=trainer_kwargs)
         predictions, rows = model.predict(external_loader(datamodule, store))
         total[rows] += predictions

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from datamodules.batching import FramesDataset, LengthBucketBatchSampler, StatsDataset, collate_padded
+from datamodules.batching import LengthBucketBatchSampler, StatsDataset, collate_padded
 from datamodules.dimensions import N_DIMENSIONS
 from datamodules.fold_datamodule import FoldDataModule
 from datamodules.store import EmbeddingStore
@@ -57,10 +57,9 @@ def external_loader(
     targets = np.full((rows.size, N_DIMENSIONS), np.nan, dtype=np.float32)
     batch_size = datamodule.batch_size if batch_size is None else batch_size
     if datamodule.view == "stats":
-        features = (np.asarray(store.stats())[rows] - datamodule.mean_) / datamodule.scale_  # (n, 2D)
-        dataset = StatsDataset(features.astype(np.float32), targets, rows)
+        features = datamodule.transform(np.asarray(store.stats())[rows])  # (n, 2D)
+        dataset = StatsDataset(features, targets, rows)
         return DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator().manual_seed(0))
-    mean, scale = (datamodule.mean_, datamodule.scale_) if datamodule.standardize else (None, None)
-    dataset = FramesDataset(store, rows, targets, rows, mean, scale)
+    dataset = datamodule.frames_dataset(store, rows, targets, rows)
     sampler = LengthBucketBatchSampler(dataset.lengths(), batch_size, seed=0, shuffle=False)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_padded)

@@ -17,8 +17,7 @@ import numpy as np
 from analyses.permutation import permute_within_groups, pooled_r2_many
 from datamodules.cache import PercepianoCache
 from datamodules.dimensions import N_DIMENSIONS
-from datamodules.fold_datamodule import FoldDataModule
-from probes.cross_validation import build_prober, cross_validate
+from probes.cross_validation import build_prober, cross_validate, fold_datamodule
 from probes.ridge import training_rows
 
 
@@ -94,6 +93,7 @@ def permutation_null(
     folds: Sequence[int] | None = None,
     trainer_kwargs: dict | None = None,
     max_stacked_targets: int = MAX_STACKED_TARGETS,
+    datamodule_kwargs: dict | None = None,
     **kwargs: Any,
 ) -> PermutationNullResult:
     """Refit ``prober`` on ``n_permutations`` permuted label sets over the folds; return the null pooled R2.
@@ -114,6 +114,8 @@ def permutation_null(
     max_stacked_targets : int, default=MAX_STACKED_TARGETS
         Ridge probers solve the permutations in chunks of at most this many stacked targets, which caps the
         memory of the coefficients and predictions whatever ``n_permutations`` (the null does not depend on it).
+    datamodule_kwargs : dict, optional
+        :class:`FoldDataModule` overrides, as for :func:`~probes.cross_validation.cross_validate`.
     **kwargs
         Prober hyper-parameters.
 
@@ -145,9 +147,10 @@ def permutation_null(
     null = []
     for permuted in permuted_label_sets(cache, int(n_permutations), seed, scheme, groups, strata, chunk_size):
         if stacked:
-            null_predictions, rows = _stacked_ridge(prober, cache, permuted, seed, folds, kwargs)
+            null_predictions, rows = _stacked_ridge(prober, cache, permuted, seed, folds, datamodule_kwargs, kwargs)
         else:
-            null_predictions, rows = _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs, kwargs)
+            null_predictions, rows = _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs,
+                                                 datamodule_kwargs, kwargs)
         null.append(pooled_r2_many(permuted[:, rows], null_predictions[:, rows]))  # (chunk, 19)
     null = np.concatenate(null)
     return PermutationNullResult(
@@ -158,13 +161,13 @@ def permutation_null(
     )  # fmt: skip
 
 
-def _stacked_ridge(prober, cache, permuted, seed, folds, kwargs) -> tuple[np.ndarray, np.ndarray]:
+def _stacked_ridge(prober, cache, permuted, seed, folds, datamodule_kwargs, kwargs) -> tuple[np.ndarray, np.ndarray]:
     n_permutations = permuted.shape[0]
     predictions = np.full(permuted.shape, np.nan)
     all_rows = []
     for fold in range(len(cache.folds)) if folds is None else folds:
         model = build_prober(prober, seed, **kwargs)
-        datamodule = FoldDataModule(cache, fold, seed=seed, **model.datamodule_kwargs())
+        datamodule = fold_datamodule(model, cache, fold, seed, datamodule_kwargs)
         train, val = training_rows(datamodule), datamodule.val_rows_
         targets = permuted[:, train].transpose(1, 0, 2).reshape(len(train), n_permutations * N_DIMENSIONS)
         groups = np.asarray(cache.excerpts)[train]
@@ -175,13 +178,14 @@ def _stacked_ridge(prober, cache, permuted, seed, folds, kwargs) -> tuple[np.nda
     return predictions, np.sort(np.concatenate(all_rows))
 
 
-def _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs, kwargs) -> tuple[np.ndarray, np.ndarray]:
+def _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs, datamodule_kwargs,
+                kwargs) -> tuple[np.ndarray, np.ndarray]:
     predictions = np.full(permuted.shape, np.nan)
     rows = None
     for index, labels in enumerate(permuted):
         null_cache = dataclasses.replace(cache, labels=labels)
         result = cross_validate(prober, null_cache, None, seed=seed, folds=folds, trainer_kwargs=trainer_kwargs,
-                                **kwargs)  # fmt: skip
+                                datamodule_kwargs=datamodule_kwargs, **kwargs)  # fmt: skip
         predictions[index] = result.predictions
         rows = np.flatnonzero(result.fold_of_row >= 0)
     return predictions, rows

@@ -10,6 +10,7 @@ from analyses.context import AuditContext
 from datamodules.embeddings import convert_embeddings
 from datamodules.store import EmbeddingStore
 from datamodules.quality_predictions import load_quality_predictions
+from datamodules.fold_datamodule import DEFAULT_CLIP
 from probes.ensemble import predict_keys
 
 DEFAULT_QUALITY_PROBER = "ridge_tuned"
@@ -50,7 +51,8 @@ def quality_scores(
         return None, np.zeros(len(keys), dtype=bool), reason
     store = _store(context, embeddings_input)
     prober = context.settings.get("quality_prober") or DEFAULT_QUALITY_PROBER
-    quality, found = predict_keys(prober, context.cache, store, keys, seed=context.seed)
+    quality, found = predict_keys(prober, context.cache, store, keys, seed=context.seed,
+                                  datamodule_kwargs={"clip": context.settings.get("clip", DEFAULT_CLIP)})
     return quality, found, (f"{prober} prober fitted on each of the {len(context.cache.folds)} PercePiano folds, "
                             f"predictions averaged over folds (ensemble), from {Path(path).name}")
 

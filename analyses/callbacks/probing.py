@@ -46,6 +46,7 @@ class ProbingCallback(AuditSectionCallback):
         comparison, bootstraps = compare_probers(
             cache.labels, np.asarray(cache.excerpts), cache.folds, predictions, context.inputs.get("nulls", {}),
             noise_ceiling=None if ceiling is None else np.asarray(ceiling, dtype=float),
+            fitted_baselines=context.inputs.get("fitted_baselines", {}),
             n_bootstrap=int(context.settings.get("n_bootstrap", 1000)),
             n_permutations=int(context.settings.get("n_permutations", 1000)), seed=context.seed,
         )
@@ -60,7 +61,8 @@ class ProbingCallback(AuditSectionCallback):
                 **entry, "prediction_files": oof.to_dict(), "fold_outputs": _fold_outputs(oof.fold_outputs)}
         figure = plot_probe_r2(
             bootstraps, n_folds=len(cache.folds),
-            baselines={name: np.asarray(base["r2_pooled"], float) for name, base in payload["baselines"].items()},
+            baselines={name: np.asarray(base["r2_pooled"], float) for name, base in payload["baselines"].items()
+                       if "r2_pooled" in base},
             noise_ceiling=None if ceiling is None else np.asarray(ceiling, dtype=float),
             data_description=f"{cache.directory}",
         )

@@ -15,6 +15,7 @@ from analyses.plots_downstream import plot_stop_auc
 from analyses.probe_metrics import probe_scores
 from analyses.stop_prediction import build_feature_sets, stop_prediction, stop_prediction_unavailable
 from datamodules.masterclass import load_moments, segment_moments
+from datamodules.fold_datamodule import DEFAULT_CLIP
 from probes.cross_validation import cross_validate
 
 
@@ -63,7 +64,8 @@ def _probe_r2(context: AuditContext) -> np.ndarray:
     scores = context.results.get("probing_comparison", {}).get("probers", {}).get(prober)
     if scores is not None:
         return np.asarray(scores["r2_pooled"], dtype=np.float64)
-    oof = cross_validate(prober, context.cache, context.out_dir, seed=context.seed)
+    oof = cross_validate(prober, context.cache, context.out_dir, seed=context.seed,
+                         datamodule_kwargs={"clip": context.settings.get("clip", DEFAULT_CLIP)})
     return probe_scores(*oof.scored(context.cache.labels)).r2_pooled
 
 

@@ -26,11 +26,13 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
             f"variants are not tested; seed {result['seed']}. Variants: `ridge`, `attention`, `mlp` are the original "
             f"recipes (faithful); `ridge_tuned`, `attention_es`, `mlp_es` tune or stop early inside the training part only; "
             f"`factor` fits the label PCA in each training fold, `factor_leaky` on all labels (the original's leak)."
-            + _constant_features_text(audit.get("run", {}).get("constant_training_features")), ""]
+            + _standardization_text(audit.get("run", {}).get("standardization")), ""]
     names = list(probers)
     ceiling = result.get("noise_ceiling")
-    header = ["dimension", *[f"{name} R2 [95% CI]" for name in names], "best", "train-mean R2", "excerpt-identity R2",
-              "noise ceiling"]
+    descriptors = baselines.get("descriptors", {})
+    fitted = "r2_pooled" in descriptors
+    header = ["dimension", *[f"{name} R2 [95% CI]" for name in names], "best", "train-mean R2",
+              *(["descriptor R2 [95% CI]"] if fitted else []), "excerpt-identity R2", "noise ceiling"]
     rows = []
     for index, dimension in enumerate(DIMENSIONS):
         cells = [dimension]
@@ -39,6 +41,8 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
             mark = "*" if entry["audible"] and entry["audible"][index] else ""
             cells.append(f"{_fmt(entry['r2_pooled'][index])}{mark} {interval(entry['ci_low'][index], entry['ci_high'][index], 2)}")
         cells += [result["best_method"].get(dimension), baselines["training_mean"]["r2_pooled"][index] if "training_mean" in baselines else None,
+                  *([f"{_fmt(descriptors['r2_pooled'][index])} "
+                     f"{interval(descriptors['ci_low'][index], descriptors['ci_high'][index], 2)}"] if fitted else []),
                   _first(baselines, "excerpt_identity", index), None if ceiling is None else ceiling[index]]
         rows.append(cells)
     body += table(header, rows)
@@ -46,6 +50,7 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
     body += ["", "`*`: significantly above the permutation null (joint BH) with R2 > 0. Found by: "
              + ("; ".join(f"{dim} ({', '.join(names)})" for dim, names in audible_by.items()) or "none") + ". Mean of per-fold R2 per prober: "
              + ", ".join(f"{name} {_mean(entry['r2_fold_mean']):.3f}" for name, entry in probers.items()) + "."]
+    body += ["", _descriptor_text(descriptors, result.get("below_baselines", {}))]
     tested = [name for name in names if probers[name].get("pvalue")]
     if tested:
         body += ["", f"Permutation p-values, raw / BH-adjusted over all {len(tested)} x 19 tests "
@@ -73,11 +78,24 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
     return answer, body
 
 
-def _constant_features_text(counts: dict | None) -> str:
-    if not counts or not any(any(values) for view, values in counts.items() if view != "rule"):
+def _descriptor_text(descriptors: dict, below: dict) -> str:
+    if "r2_pooled" not in descriptors:
+        return f"Descriptor baseline: {descriptors.get('skipped', 'not run')}."
+    counts = "; ".join(f"{name} {len(entry['descriptors'])} ({', '.join(entry['descriptors']) or 'none'})"
+                       for name, entry in below.items() if "descriptors" in entry)
+    return (f"Descriptor baseline (what any prober must beat), mean pooled R2 {descriptors['mean_r2']:.3f}: "
+            f"{descriptors['protocol']}. Dimensions where a prober is below it: {counts or 'none'}.")
+
+
+def _standardization_text(counts: dict | None) -> str:
+    if not counts:
         return ""
-    return (" Features with no variance on a fold's training rows keep scale 1 (as StandardScaler), per fold: "
-            f"stats view {counts['stats']}, frames view {counts['frames']}.")
+    clip = counts.get("clip")
+    return (" Features are standardised on each fold's training rows; "
+            + (f"values are clipped to +-{clip:g} training standard deviations" if clip is not None else "no clipping")
+            + f" (features clipped per fold: stats view {counts['stats']['clipped']}, frames view "
+              f"{counts['frames']['clipped']}); features with no training variance keep scale 1 (per fold: stats "
+              f"view {counts['stats']['constant']}, frames view {counts['frames']['constant']}).")
 
 
 def _pvalues(entry: dict, index: int) -> str:

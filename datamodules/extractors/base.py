@@ -45,12 +45,17 @@ class FrameExtractor(ABC):
         Bump when the features change for the same settings; part of :meth:`settings`.
     input_suffixes : tuple of str
         Lower-case file name endings the extractor reads (e.g. ``(".mid", ".midi")``), for :func:`input_files`.
+    descriptor_names : tuple of str
+        Segment-level descriptors a listener would name (loudness, pedal use, note density, duration, ...), one
+        value per file from :meth:`extract_segment`; the probing section's descriptor baseline fits Ridge on them.
+        Empty (the default) when the extractor declares none.
     """
 
     name: ClassVar[str]
     frame_rate_hz: ClassVar[float]
     version: ClassVar[int] = 1
     input_suffixes: ClassVar[tuple[str, ...]] = ()
+    descriptor_names: ClassVar[tuple[str, ...]] = ()
 
     @property
     @abstractmethod
@@ -85,6 +90,20 @@ class FrameExtractor(ABC):
         The counts name what the extractor changed or dropped in this file (e.g. notes clipped into range);
         :func:`extract_to_store` sums them over files and lists the files where they are non-zero.
         """
+
+    def extract_segment(self, path: Path) -> tuple[np.ndarray, dict[str, int], np.ndarray]:
+        """Frames, adjustment counts and descriptors of one file.
+
+        Returns
+        -------
+        frames : ndarray of shape (n_frames, n_features), float32
+        counts : dict of str to int
+            As :meth:`extract_with_counts`.
+        descriptors : ndarray of shape (len(descriptor_names),), float64
+            Finite segment-level values in the units :attr:`descriptor_names` documents; empty by default.
+        """
+        frames, counts = self.extract_with_counts(path)
+        return frames, counts, np.empty(0)
 
     def settings(self) -> dict[str, object]:
         """JSON-serialisable identity of the output: name, version, frame rate, constructor keywords."""
@@ -215,6 +234,7 @@ def extraction_source(extractor: FrameExtractor, files: Mapping[str, Path]) -> d
     return {
         "extractor": extractor.settings(),
         "feature_names": list(extractor.feature_names),
+        "descriptor_names": list(extractor.descriptor_names),
         "n_inputs": len(files),
         "inputs_sha256": digest.hexdigest(),
     }
@@ -262,16 +282,17 @@ def extract_to_store(
     counts: dict[str, int] = {}
     adjusted: dict[str, dict[str, int]] = {}
     n_frames = 0
-    writer = StoreWriter(store_dir, source=source, frame_rate_hz=extractor.frame_rate_hz)
+    writer = StoreWriter(store_dir, source=source, frame_rate_hz=extractor.frame_rate_hz,
+                         descriptor_names=extractor.descriptor_names)
     try:
         for index, key in enumerate(sorted(files), start=1):
             path = Path(files[key])
             try:
-                frames, file_counts = extractor.extract_with_counts(path)
+                frames, file_counts, descriptors = extractor.extract_segment(path)
             except UnusableInputError as error:
                 skipped.append(SkippedFile(key, str(path), str(error)))
             else:
-                writer.add(key, frames, origin=path)  # (n_frames, n_features)
+                writer.add(key, frames, origin=path, descriptors=descriptors)  # (n_frames, n_features)
                 n_frames += frames.shape[0]
                 for name, value in file_counts.items():
                     counts[name] = counts.get(name, 0) + int(value)

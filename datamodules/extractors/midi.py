@@ -44,6 +44,10 @@ the nearest key and counted; files without pedal events get zero pedal columns; 
 :class:`~datamodules.extractors.base.UnusableInputError` (skipped and reported by ``extract_to_store``).
 Extraction is deterministic and has no length limit (memory is ``O(n_frames * 187)`` for one file).
 
+Segment descriptors (:meth:`MidiFrameExtractor.extract_segment`, stored beside the frames): the 10 listener-level
+numbers of :mod:`datamodules.extractors.midi_descriptors` (duration, note density, velocity level and range, pedal
+use, polyphony, key-down time, timing regularity), for the probing section's descriptor baseline.
+
 How to produce MuQ embeddings instead, on a machine with the weights: ``docs/muq_embeddings.md``.
 """
 
@@ -60,6 +64,7 @@ import pretty_midi
 
 from datamodules.extractors import midi_frames
 from datamodules.extractors.base import FrameExtractor, UnusableInputError, input_files
+from datamodules.extractors.midi_descriptors import DESCRIPTOR_NAMES, segment_descriptors
 
 LOWEST_PITCH, HIGHEST_PITCH = 21, 108  # A0, C8
 N_KEYS = HIGHEST_PITCH - LOWEST_PITCH + 1
@@ -183,8 +188,9 @@ class MidiFrameExtractor(FrameExtractor):
 
     name: ClassVar[str] = "midi"
     frame_rate_hz: ClassVar[float] = 25.0
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     input_suffixes: ClassVar[tuple[str, ...]] = MIDI_SUFFIXES
+    descriptor_names: ClassVar[tuple[str, ...]] = DESCRIPTOR_NAMES
 
     def __init__(
         self,
@@ -224,8 +230,17 @@ class MidiFrameExtractor(FrameExtractor):
         performance, counts = read_performance(path)
         return self.frames(performance), counts
 
+    def extract_segment(self, path: Path) -> tuple[np.ndarray, dict[str, int], np.ndarray]:
+        """Frames, counts and the segment descriptors of :mod:`~datamodules.extractors.midi_descriptors`."""
+        performance, counts = read_performance(path)
+        frames, descriptors = self._frames_and_descriptors(performance)
+        return frames, counts, descriptors
+
     def frames(self, performance: MidiPerformance) -> np.ndarray:
         """Features of an already parsed performance, shape ``(n_frames, 187)``, float32."""
+        return self._frames_and_descriptors(performance)[0]
+
+    def _frames_and_descriptors(self, performance: MidiPerformance) -> tuple[np.ndarray, np.ndarray]:
         rate = self.frame_rate_hz
         n_frames = max(int(midi_frames.frame_ceil(performance.end_time_s, rate)), 1)
         starts, ends = midi_frames.pedal_down_intervals(
@@ -250,7 +265,12 @@ class MidiFrameExtractor(FrameExtractor):
             centroid, spread, density_hz, ioi_s,
         ]
         frames = np.concatenate([notes["sounding"], notes["onset"], np.stack(summaries, axis=1)], axis=1)
-        return frames.astype(np.float32)  # (n_frames, 187)
+        descriptors = segment_descriptors(
+            performance.onsets_s, performance.offsets_s, np.minimum(sound_ends_s, performance.end_time_s),
+            performance.velocities, (starts, ends), (performance.soft_times_s, performance.soft_values),
+            summaries[2], rate, self.chord_tolerance_s,
+        )  # fmt: skip
+        return frames.astype(np.float32), descriptors  # (n_frames, 187), (10,)
 
 
 def midi_files(directory: Path) -> dict[str, Path]:

@@ -189,6 +189,14 @@ def pitch_centroid_spread(sounding: np.ndarray, first_pitch: int = 21) -> tuple[
     return centroid, np.sqrt(np.maximum(variance, 0.0))
 
 
+def onset_clusters(onsets_s: np.ndarray, chord_tolerance_s: float) -> np.ndarray:
+    """Cluster times (seconds, sorted): an onset within ``chord_tolerance_s`` of the previous onset joins its cluster
+    (a chord or a rolled chord counts once), and a cluster's time is its first onset."""
+    times = np.sort(np.asarray(onsets_s, np.float64))
+    is_new = np.concatenate([[True], np.diff(times) > chord_tolerance_s]) if len(times) else np.zeros(0, bool)
+    return times[is_new]
+
+
 def onset_timing(
     onsets_s: np.ndarray, n_frames: int, frame_rate_hz: float, chord_tolerance_s: float, window_s: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -206,9 +214,7 @@ def onset_timing(
         Time from the last cluster at or before the frame centre to the next one after it, in seconds;
         0 before the first and after the last cluster.
     """
-    times = np.sort(np.asarray(onsets_s, np.float64))
-    is_new = np.concatenate([[True], np.diff(times) > chord_tolerance_s]) if len(times) else np.zeros(0, bool)
-    clusters_s = times[is_new]
+    clusters_s = onset_clusters(onsets_s, chord_tolerance_s)
     width = int(round(window_s * frame_rate_hz)) // 2 * 2 + 1
     kernel = np.ones(width)
     counts = np.bincount(np.clip(frame_floor(clusters_s, frame_rate_hz), 0, n_frames - 1), minlength=n_frames)

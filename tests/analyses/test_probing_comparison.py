@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import r2_score
 
+from analyses.baselines import BaselinePredictionsResult
 from analyses.probing_comparison import compare_probers
 from datamodules.dimensions import DIMENSIONS
 
@@ -86,3 +87,30 @@ def test_tuned_probers_are_also_compared_with_the_tuned_ridge(planted: dict) -> 
     expected = (r2_score(labels, predictions["mlp_es"][0], multioutput="raw_values")
                 - r2_score(labels, tuned, multioutput="raw_values"))
     np.testing.assert_allclose(result.paired_differences["mlp_es - ridge_tuned"]["difference"], expected, atol=1e-6)
+
+
+class TestFittedBaselines:
+    def test_descriptor_baseline_is_scored_and_probers_below_it_are_listed(self, planted: dict) -> None:
+        """A baseline that hears dims 2 and 12 perfectly: 'ridge' is below it on 12 (and wherever its noise loses),
+        'mlp' on 2; the leaky variant is not listed."""
+        labels = planted["labels"]
+        rng = np.random.default_rng(5)
+        groups = np.repeat(np.arange(N_EXCERPTS), SIZE)
+        fold_of_row = groups % N_FOLDS
+        folds = [(np.flatnonzero(fold_of_row != k), np.flatnonzero(fold_of_row == k)) for k in range(N_FOLDS)]
+        y_pred = labels.mean(0) + 0.1 * rng.normal(size=labels.shape)
+        y_pred[:, [2, 12]] = labels[:, [2, 12]]
+        fitted = BaselinePredictionsResult("descriptors", np.arange(labels.shape[0]), y_pred, fold_of_row, 0,
+                                           (0,) * N_FOLDS, "test protocol")
+        predictions = {"ridge": (planted["good"], fold_of_row, "faithful"),
+                       "factor_leaky": (labels, fold_of_row, "leaky")}
+        result, _ = compare_probers(labels, groups, folds, predictions, {}, fitted_baselines={"descriptors": fitted,
+                                    "other": "skipped: no descriptors"}, n_bootstrap=50, n_permutations=0)
+        entry = result.baselines["descriptors"]
+        np.testing.assert_allclose(entry["r2_pooled"], r2_score(labels, y_pred, multioutput="raw_values"), atol=1e-9)
+        assert entry["ci_low"][2] <= entry["r2_pooled"][2] <= entry["ci_high"][2] and entry["protocol"] == "test protocol"
+        assert result.baselines["other"] == {"skipped": "skipped: no descriptors"}
+        ridge_r2 = np.asarray(result.probers["ridge"]["r2_pooled"])
+        expected = [DIMENSIONS[i] for i in range(19) if ridge_r2[i] < entry["r2_pooled"][i]]
+        assert result.below_baselines["ridge"]["descriptors"] == expected and DIMENSIONS[12] in expected
+        assert "factor_leaky" not in result.below_baselines

@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from datamodules.batching import EpochOrderSampler, LengthBucketBatchSampler
 from datamodules.cache import PercepianoCache, open_cache
-from datamodules.fold_datamodule import FoldDataModule, constant_feature_counts, inner_split
+from datamodules.fold_datamodule import FoldDataModule, inner_split, standardization_counts
+from probes.ridge import RidgeProber
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +47,112 @@ def constant_in_training_cache(tmp_path_factory: pytest.TempPathFactory) -> Perc
     return open_cache(root)
 
 
-def test_constant_feature_counts_per_view_and_fold(constant_in_training_cache, cache) -> None:
-    assert constant_feature_counts(constant_in_training_cache) == {"stats": [2], "frames": [1]}
-    assert constant_feature_counts(cache) == {"stats": [0, 0, 0], "frames": [0, 0, 0]}
+N_RARE = 3
+
+
+@pytest.fixture(scope="module")
+def rare_column_cache(tmp_path_factory: pytest.TempPathFactory) -> PercepianoCache:
+    """Frame columns 0..2 are nearly constant in training (deviation 1e-3, as a key two segments play) and active
+    (values around 1) in the val segments; columns 3..5 are uniform on [0, 1] everywhere; labels follow column 3."""
+    root = tmp_path_factory.mktemp("rare")
+    rng = np.random.default_rng(3)
+    keys = [f"W_8bars_{player}_{segment}" for segment in range(10) for player in range(6)]
+    val = [key for key in keys if key.endswith(("_0", "_1", "_2"))]
+    frames, labels = {}, {}
+    for key in keys:
+        sequence = rng.uniform(0, 1, size=(int(rng.integers(5, 20)), 6))
+        sequence[:, :N_RARE] = rng.normal(1.0, 0.5, (len(sequence), N_RARE)) if key in val else \
+            1e-3 * rng.normal(size=(len(sequence), N_RARE))
+        frames[key] = torch.from_numpy(sequence).float()
+        labels[key] = np.clip(0.5 + 0.3 * (sequence[:, 3].mean() - 0.5) + rng.normal(0, 0.02, 19), 0, 1).tolist()
+    (root / "labels.json").write_text(json.dumps(labels))
+    (root / "folds.json").write_text(json.dumps([{"train": [k for k in keys if k not in val], "val": val}]))
+    torch.save(frames, root / "muq_embeddings.pt")
+    return open_cache(root)
+
+
+@pytest.fixture(scope="module")
+def uniform_cache(tmp_path_factory: pytest.TempPathFactory) -> PercepianoCache:
+    """Frames uniform on [0, 1] (within 1.8 deviations of the mean), 10-20 frames: pooled stats within 4."""
+    root = tmp_path_factory.mktemp("uniform")
+    rng = np.random.default_rng(4)
+    keys = [f"W_8bars_{player}_{segment}" for segment in range(8) for player in range(5)]
+    (root / "labels.json").write_text(json.dumps({key: rng.uniform(0, 1, 19).tolist() for key in keys}))
+    val = [key for key in keys if key.endswith(("_0", "_1"))]
+    (root / "folds.json").write_text(json.dumps([{"train": [k for k in keys if k not in val], "val": val}]))
+    torch.save({key: torch.rand(int(rng.integers(10, 21)), 4) for key in keys}, root / "muq_embeddings.pt")
+    return open_cache(root)
+
+
+def test_standardization_counts_per_view_and_fold(constant_in_training_cache, cache, rare_column_cache) -> None:
+    counts = standardization_counts(constant_in_training_cache)
+    assert counts["stats"]["constant"] == [2] and counts["frames"]["constant"] == [1]
+    assert standardization_counts(cache, clip=None) == {"stats": {"constant": [0, 0, 0], "clipped": [0, 0, 0]},
+                                                        "frames": {"constant": [0, 0, 0], "clipped": [0, 0, 0]}}
+    rare = standardization_counts(rare_column_cache)
+    assert rare["stats"]["clipped"] == [2 * N_RARE] and rare["frames"]["clipped"] == [N_RARE]
+
+
+class TestClipping:
+    """Clipping bounds what nearly constant training columns do to validation rows, and leaves the rest alone."""
+
+    @pytest.mark.parametrize("view", ["stats", "frames"])
+    def test_clipped_count_equals_brute_force_over_served_values(self, rare_column_cache, view) -> None:
+        module = FoldDataModule(rare_column_cache, fold=0, view=view, clip=5.0)
+        plain = FoldDataModule(rare_column_cache, fold=0, view=view, clip=None)
+        plain.setup()
+        every = np.concatenate([plain.fit_rows_, plain.val_rows_])
+        if view == "stats":
+            values = plain.features(every)  # (n, 2D), unclipped
+        else:
+            values = np.concatenate([item[0].numpy() for item in plain.dataset(every)])  # (n_frames, D)
+        assert module.n_clipped_features() == int((np.abs(values) > 5.0).any(axis=0).sum())
+
+    @pytest.mark.parametrize("view", ["stats", "frames"])
+    def test_served_values_are_bounded(self, rare_column_cache, view) -> None:
+        module = FoldDataModule(rare_column_cache, fold=0, view=view, clip=2.5)
+        module.setup()
+        if view == "stats":
+            served = module.features(module.val_rows_)
+        else:
+            served = np.concatenate([batch.frames[batch.mask].numpy() for batch in module.predict_dataloader()])
+        assert np.abs(served).max() <= 2.5 and np.abs(served).max() == pytest.approx(2.5)
+
+    def test_rare_columns_move_a_ridge_prediction_at_most_by_the_bound(self, rare_column_cache) -> None:
+        """Against the same rows with the rare columns at their training mean: |change| <= clip * sum |coef| of the
+        rare columns (their standardised value moves from 0 to at most +-clip); unclipped it is unbounded."""
+        moves = {}
+        for clip in (5.0, None):
+            module = FoldDataModule(rare_column_cache, fold=0, view="stats", clip=clip)
+            module.setup()
+            ridge = RidgeProber(alpha=1.0).fit_arrays(module.features(module.fit_rows_),
+                                                      module.targets(module.fit_rows_))
+            raw = rare_column_cache.stats_features()[module.val_rows_].astype(np.float64)
+            rare = np.r_[0:N_RARE, 6 : 6 + N_RARE]  # means and stds of the rare columns
+            neutral = raw.copy()
+            neutral[:, rare] = module.mean_[rare]
+            move = np.abs(ridge.predict_arrays(module.transform(raw)) - ridge.predict_arrays(module.transform(neutral)))
+            moves[clip] = move.max()
+            if clip is not None:
+                assert np.all(move <= clip * np.abs(ridge.coef_[:, rare]).sum(axis=1) + 1e-9)
+        assert moves[None] > 20 * moves[5.0]  # validation values near 1000 training deviations, unclipped
+
+    @pytest.mark.parametrize("view", ["stats", "frames"])
+    def test_well_behaved_columns_are_unchanged(self, uniform_cache, view) -> None:
+        """Columns within 5 training deviations everywhere: identical features with and without the rule."""
+        clipped, plain = (FoldDataModule(uniform_cache, fold=0, view=view, clip=clip) for clip in (5.0, None))
+        assert clipped.n_clipped_features() == 0
+        rows = np.concatenate([clipped.fit_rows_, clipped.val_rows_])
+        if view == "stats":
+            np.testing.assert_array_equal(clipped.features(rows), plain.features(rows))
+        else:
+            for ours, theirs in zip(clipped.dataset(rows), plain.dataset(rows), strict=True):
+                torch.testing.assert_close(ours[0], theirs[0], rtol=0, atol=0)
+
+    @pytest.mark.parametrize("clip", [0, -1.0, float("nan"), float("inf"), "5"])
+    def test_bad_clip(self, cache, clip) -> None:
+        with pytest.raises(ValueError, match="clip must be a positive number"):
+            FoldDataModule(cache, fold=0, clip=clip)
 
 
 class TestFoldDataModule:

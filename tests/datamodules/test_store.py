@@ -40,6 +40,19 @@ class TestEmbeddingStore:
             expected = torch.cat([exact.mean(0), exact.std(0, unbiased=False)]).numpy()
             np.testing.assert_allclose(stats[row], expected, rtol=1e-6, atol=1e-6)
 
+    @pytest.mark.parametrize("block_frames", [1, 7, 1 << 18])
+    def test_frame_ranges_equal_per_segment_min_max(self, tmp_path: Path, source: tuple, monkeypatch,
+                                                    block_frames: int) -> None:
+        """Blocks of whole segments (a segment longer than a block is read whole) give the direct min and max."""
+        monkeypatch.setattr("datamodules.store._RANGE_BLOCK_FRAMES", block_frames)
+        path, tensors = source
+        ranges = convert_embeddings(path, tmp_path / "store").frame_ranges()
+        assert ranges.shape == (len(tensors), 2, 6)
+        for row, tensor in enumerate(tensors.values()):
+            half = tensor.half().float().numpy()
+            np.testing.assert_array_equal(ranges[row, 0], half.min(axis=0))
+            np.testing.assert_array_equal(ranges[row, 1], half.max(axis=0))
+
     def test_rerun_on_unchanged_source_is_a_no_op(self, tmp_path: Path, source: tuple) -> None:
         path, _ = source
         convert_embeddings(path, tmp_path / "store")
