@@ -13,6 +13,7 @@ Re-running with unchanged inputs and settings reuses the store.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -40,16 +41,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--folds", type=Path, default=None, help="fold file to copy instead of LABELS_DIR/folds.json")
     parser.add_argument("--out", type=Path, required=True, help="cache directory to build")
     parser.add_argument("--limit", type=int, default=None, help="extract only the first N keys (sorted)")
+    parser.add_argument("--set", dest="extractor_kwargs", action="append", default=[], metavar="NAME=VALUE",
+                        help="extractor keyword argument, VALUE read as JSON where it parses (e.g. --set "
+                             "key_columns=false); repeatable")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error(f"--limit {args.limit}: expected a positive number of files")
+    kwargs = {}
+    for item in args.extractor_kwargs:
+        name, separator, value = item.partition("=")
+        if not separator or not name.strip():
+            parser.error(f"--set {item!r}: expected NAME=VALUE")
+        try:
+            kwargs[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[name.strip()] = value
+    args.extractor_kwargs = kwargs
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        extractor = get_extractor(args.extractor)
+        extractor = get_extractor(args.extractor, **args.extractor_kwargs)
         files = input_files(args.input_dir, extractor.input_suffixes)
     except (FileNotFoundError, ValueError) as error:  # unknown extractor, no or clashing input files
         print(f"error: {error}", file=sys.stderr)

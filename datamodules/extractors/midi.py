@@ -1,7 +1,7 @@
 """MIDI performance features at 25 frames per second: what a listener hears, frame by frame.
 
 :class:`MidiFrameExtractor` reads one performance MIDI file with ``pretty_midi`` and returns frames of shape
-``(n_frames, 187)`` float32 at 25 frames per second (hop 40 ms), the frame rate of MuQ embeddings, so that the
+``(n_frames, 200)`` float32 at 25 frames per second (hop 40 ms), the frame rate of MuQ embeddings, so that the
 suite's probes run on real features of the 1,202 PercePiano performances where MuQ weights and audio are not
 available. Frame ``i`` covers ``[i / 25, (i + 1) / 25)`` seconds; ``n_frames = ceil(end_time_s * 25)`` where
 ``end_time_s`` is the last note-off or control change of the piano tracks (rounding rules:
@@ -31,6 +31,12 @@ name                               count   meaning (unit)
                                            1 s window
 ``local_ioi_s``                    1       interval between the onset clusters around the frame centre
                                            (seconds): a local tempo proxy; 0 outside the first..last onset
+``band_<low>_<high>``              8       sounding velocity summed over 11-key register bands
+``n_keys_down``                    1       keys held down, pedal ignored (count)
+``legato_overlap_s``,              4       how each onset cluster is played: overlap with the previous
+``articulation_ratio``,                    cluster (s), key-down time over the inter-onset interval,
+``ioi_log_ratio``,                         log interval ratio (rubato), velocity change; held until the
+``velocity_change``                        next cluster (:mod:`~datamodules.extractors.midi_articulation`)
 =================================  ======  ============================================================
 
 Sustain pedal: the pedal is down while CC64 >= ``sustain_threshold`` (64, the General MIDI convention). A note
@@ -42,7 +48,7 @@ Input handling: all non-drum tracks are merged (the deadpan ``Score``/``Score2``
 tracks); drum notes are ignored and counted; notes outside the piano range A0..C8 (MIDI 21..108) are clipped to
 the nearest key and counted; files without pedal events get zero pedal columns; a file without notes raises
 :class:`~datamodules.extractors.base.UnusableInputError` (skipped and reported by ``extract_to_store``).
-Extraction is deterministic and has no length limit (memory is ``O(n_frames * 187)`` for one file).
+Extraction is deterministic and has no length limit (memory is ``O(n_frames * 200)`` for one file).
 
 Segment descriptors (:meth:`MidiFrameExtractor.extract_segment`, stored beside the frames): the 10 listener-level
 numbers of :mod:`datamodules.extractors.midi_descriptors` (duration, note density, velocity level and range, pedal
@@ -62,7 +68,7 @@ from typing import ClassVar
 import numpy as np
 import pretty_midi
 
-from datamodules.extractors import midi_frames
+from datamodules.extractors import midi_articulation, midi_frames
 from datamodules.extractors.base import FrameExtractor, UnusableInputError, input_files
 from datamodules.extractors.midi_descriptors import DESCRIPTOR_NAMES, segment_descriptors
 
@@ -173,17 +179,22 @@ class MidiFrameExtractor(FrameExtractor):
         Onsets within this many seconds of the previous onset count as one cluster for the timing features.
     density_window_s : float, default=1.0
         Window of ``onset_density_hz``, in seconds.
+    key_columns : bool, default=True
+        Keep the 176 per-key columns (``sounding_*``, ``onset_*``). False leaves the 24 piece-invariant columns
+        (summaries, register bands, keys down, cluster articulation): which keys sound mostly says which piece is
+        played, which excerpt-grouped folds deny to every prober, and 352 of the 400 pooled columns are theirs.
 
     Raises
     ------
     ValueError
-        If a time parameter is not positive, or ``sustain_threshold`` is outside 1..127.
+        If a time parameter is not positive, ``sustain_threshold`` is outside 1..127, or ``key_columns`` is not a
+        bool.
 
     Examples
     --------
     >>> extractor = MidiFrameExtractor()
     >>> len(extractor.feature_names), extractor.feature_names[0], extractor.frame_rate_hz
-    (187, 'sounding_A0', 25.0)
+    (200, 'sounding_A0', 25.0)
     """
 
     name: ClassVar[str] = "midi"
@@ -198,6 +209,7 @@ class MidiFrameExtractor(FrameExtractor):
         sustain_threshold: int = 64,
         chord_tolerance_s: float = 0.05,
         density_window_s: float = 1.0,
+        key_columns: bool = True,
     ) -> None:
         for parameter, value in (("decay_s", decay_s), ("chord_tolerance_s", chord_tolerance_s),
                                  ("density_window_s", density_window_s)):
@@ -205,16 +217,21 @@ class MidiFrameExtractor(FrameExtractor):
                 raise ValueError(f"{parameter}={value!r}: expected a positive number of seconds")
         if not (isinstance(sustain_threshold, int) and 1 <= sustain_threshold <= 127):
             raise ValueError(f"sustain_threshold={sustain_threshold!r}: expected an int CC value in 1..127")
+        if not isinstance(key_columns, bool):
+            raise ValueError(f"key_columns={key_columns!r}: expected true or false")
         self.decay_s = decay_s
         self.sustain_threshold = sustain_threshold
         self.chord_tolerance_s = chord_tolerance_s
         self.density_window_s = density_window_s
+        self.key_columns = key_columns
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        """The 187 column names: ``sounding_<note>`` x 88, ``onset_<note>`` x 88, then the summaries."""
+        """The 200 column names: ``sounding_<note>`` x 88, ``onset_<note>`` x 88, the summaries, then the columns of :mod:`~datamodules.extractors.midi_articulation`."""
         notes = [pretty_midi.note_number_to_name(pitch) for pitch in range(LOWEST_PITCH, HIGHEST_PITCH + 1)]
-        return (*(f"sounding_{note}" for note in notes), *(f"onset_{note}" for note in notes), *SUMMARY_NAMES)
+        keys = (*(f"sounding_{note}" for note in notes), *(f"onset_{note}" for note in notes)) if self.key_columns else ()
+        return (*keys, *SUMMARY_NAMES, *midi_articulation.band_names(LOWEST_PITCH), "n_keys_down",
+                *midi_articulation.CLUSTER_NAMES)
 
     def settings(self) -> dict[str, object]:
         return {
@@ -223,10 +240,11 @@ class MidiFrameExtractor(FrameExtractor):
             "sustain_threshold": self.sustain_threshold,
             "chord_tolerance_s": self.chord_tolerance_s,
             "density_window_s": self.density_window_s,
+            "key_columns": self.key_columns,
         }
 
     def extract_with_counts(self, path: Path) -> tuple[np.ndarray, dict[str, int]]:
-        """Frames of shape ``(n_frames, 187)`` float32 and the input-adjustment counts of :func:`read_performance`."""
+        """Frames of shape ``(n_frames, 200)`` float32 and the input-adjustment counts of :func:`read_performance`."""
         performance, counts = read_performance(path)
         return self.frames(performance), counts
 
@@ -237,7 +255,7 @@ class MidiFrameExtractor(FrameExtractor):
         return frames, counts, descriptors
 
     def frames(self, performance: MidiPerformance) -> np.ndarray:
-        """Features of an already parsed performance, shape ``(n_frames, 187)``, float32."""
+        """Features of an already parsed performance, shape ``(n_frames, 200)``, float32."""
         return self._frames_and_descriptors(performance)[0]
 
     def _frames_and_descriptors(self, performance: MidiPerformance) -> tuple[np.ndarray, np.ndarray]:
@@ -264,13 +282,20 @@ class MidiFrameExtractor(FrameExtractor):
             notes["n_onsets"], notes["onset_velocity_max"], notes["onset_velocity_mean"], notes["loudness"],
             centroid, spread, density_hz, ioi_s,
         ]
-        frames = np.concatenate([notes["sounding"], notes["onset"], np.stack(summaries, axis=1)], axis=1)
+        how_played = [
+            midi_articulation.register_bands(notes["sounding"]),
+            midi_articulation.keys_down(performance.onsets_s, performance.offsets_s, n_frames, rate)[:, None],
+            midi_articulation.cluster_features(performance.onsets_s, performance.offsets_s, performance.velocities,
+                                               n_frames, rate, self.chord_tolerance_s),
+        ]  # fmt: skip
+        keys = [notes["sounding"], notes["onset"]] if self.key_columns else []
+        frames = np.concatenate([*keys, np.stack(summaries, axis=1), *how_played], axis=1)
         descriptors = segment_descriptors(
             performance.onsets_s, performance.offsets_s, np.minimum(sound_ends_s, performance.end_time_s),
             performance.velocities, (starts, ends), (performance.soft_times_s, performance.soft_values),
             summaries[2], rate, self.chord_tolerance_s,
         )  # fmt: skip
-        return frames.astype(np.float32), descriptors  # (n_frames, 187), (10,)
+        return frames.astype(np.float32), descriptors  # (n_frames, 200), (10,)
 
 
 def midi_files(directory: Path) -> dict[str, Path]:

@@ -12,6 +12,8 @@ class attributes ``name`` and ``frame_rate_hz``. Entry points are loaded as in L
 
 from __future__ import annotations
 
+import inspect
+
 import logging
 from importlib.metadata import entry_points
 
@@ -85,9 +87,14 @@ def get_extractor(name: str, **kwargs: object) -> FrameExtractor:
     Raises
     ------
     ValueError
-        If no extractor has that name (the message lists the available names).
+        If no extractor has that name (the message lists the available names), a keyword is not one of its
+        parameters (the message lists them), or the extractor refuses a value.
     """
     extractors = available_extractors()
     if name not in extractors:
         raise ValueError(f"extractor {name!r} is unknown; expected one of {sorted(extractors)}")
+    parameters = set(inspect.signature(extractors[name]).parameters)
+    unknown = sorted(set(kwargs) - parameters)
+    if unknown:
+        raise ValueError(f"extractor {name!r} has no parameter {', '.join(unknown)}; expected one of {sorted(parameters)}")
     return extractors[name](**kwargs)

@@ -40,7 +40,19 @@ def test_builds_cache(tmp_path, capsys):
     assert report["labelled_without_input"] == ["w_4bars_2_2"]
     assert report["inputs_without_labels"] == ["unlabelled_4bars_1_1"]
     cache = open_cache(out)
-    assert cache.keys == tuple(KEYS[:3]) and cache.store.dim == 187
+    assert cache.keys == tuple(KEYS[:3]) and cache.store.dim == 200
     assert "labelled without input: 1 (w_4bars_2_2)" in capsys.readouterr().out
     assert main([*argv, "--limit", "2"]) == 0
     assert open_cache(out).store.keys == ("unlabelled_4bars_1_1", "w_4bars_1_1")
+
+
+def test_extractor_keywords_from_the_command_line(tmp_path, capsys):
+    midi_dir, labels_dir = write_inputs(tmp_path)
+    argv = ["midi", "--midi-dir", str(midi_dir), "--labels-dir", str(labels_dir), "--out", str(tmp_path / "cache")]
+    assert main([*argv, "--set", "key_columns=false", "--set", "decay_s=0.5"]) == 0
+    store = open_cache(tmp_path / "cache").store
+    assert store.dim == 24 and store.manifest["source"]["extractor"]["decay_s"] == 0.5
+    assert main([*argv, "--set", "bogus=1"]) == 2
+    assert "extractor 'midi' has no parameter bogus; expected one of ['chord_tolerance_s'" in capsys.readouterr().err
+    assert main([*argv, "--set", "key_columns=maybe"]) == 2
+    assert "key_columns='maybe': expected true or false" in capsys.readouterr().err

@@ -40,7 +40,7 @@ class TestExtractToStore:
         extractor = MidiFrameExtractor()
         report = extract_to_store(extractor, files, tmp_path / "store")
         assert (report.n_files, report.n_extracted, report.n_skipped, report.reused) == (4, 2, 2, False)
-        assert report.n_frames == 50 + 25 and report.n_features == 187
+        assert report.n_frames == 50 + 25 and report.n_features == 200
         reasons = {item.key: item.reason for item in report.skipped}
         assert reasons["corrupt_4bars_1_1"].startswith("unreadable MIDI")
         assert reasons["empty_4bars_1_1"].startswith("no notes")

@@ -41,12 +41,20 @@ def extract(tmp_path: Path, **kwargs) -> np.ndarray:
 
 class TestMidiFrameExtractor:
     def test_feature_names(self):
-        assert len(NAMES) == len(set(NAMES)) == 187
+        assert len(NAMES) == len(set(NAMES)) == 200
         assert NAMES[0] == "sounding_A0" and NAMES[87] == "sounding_C8" and NAMES[88 + 39] == "onset_C4"
+
+    def test_without_key_columns_the_piece_invariant_columns_remain(self, tmp_path):
+        path = write_midi(tmp_path / "piece_4bars_1_1.mid", notes=[(60, 100, 0.5, 1.0), (64, 50, 0.6, 2.5)],
+                          controls=[(64, 127, 0.2), (67, 100, 1.0)])
+        invariant = MidiFrameExtractor(key_columns=False)
+        assert invariant.feature_names == NAMES[176:] and len(invariant.feature_names) == 24
+        np.testing.assert_array_equal(invariant.extract(path), MidiFrameExtractor().extract(path)[:, 176:])
+        np.testing.assert_array_equal(invariant.extract_segment(path)[2], MidiFrameExtractor().extract_segment(path)[2])
 
     def test_held_note_sounds_in_frames_12_to_24(self, tmp_path):
         frames = extract(tmp_path, notes=[(60, 100, 0.5, 1.0), (64, 50, 2.0, 2.5)])
-        assert frames.shape == (63, 187) and frames.dtype == np.float32  # ceil(2.5 * 25) = 63
+        assert frames.shape == (63, 200) and frames.dtype == np.float32  # ceil(2.5 * 25) = 63
         expected = np.zeros(63, np.float32)
         expected[12:25] = np.float32(100 / 127)
         np.testing.assert_array_equal(frames[:, column("sounding_C4")], expected)
@@ -197,7 +205,7 @@ def test_real_midi_files(real_data_dir):
     for key in keys:
         frames, counts = extractor.extract_with_counts(files[key])
         duration_s = pretty_midi.PrettyMIDI(str(files[key])).get_end_time()
-        assert frames.shape[1] == 187 and np.isfinite(frames).all(), key
+        assert frames.shape[1] == 200 and np.isfinite(frames).all(), key
         assert abs(frames.shape[0] - duration_s * RATE) <= 1, key
         assert frames[:, column("n_sounding")].max() > 0 and counts["n_notes_clipped_to_piano_range"] == 0, key
     score = extractor.extract(files["Beethoven_WoO80_thema_8bars_Score_1"])
