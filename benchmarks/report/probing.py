@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+
+from analyses.callbacks.probing import ORIGINAL_SECTION
 from benchmarks.report.format import interval, table
 from datamodules.dimensions import DIMENSIONS
 
@@ -51,6 +55,7 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
              + ("; ".join(f"{dim} ({', '.join(names)})" for dim, names in audible_by.items()) or "none") + ". Mean of per-fold R2 per prober: "
              + ", ".join(f"{name} {_mean(entry['r2_fold_mean']):.3f}" for name, entry in probers.items()) + "."]
     body += ["", _descriptor_text(descriptors, result.get("below_baselines", {}))]
+    body += _search_lines(audit, names)
     tested = [name for name in names if probers[name].get("pvalue")]
     if tested:
         body += ["", f"Permutation p-values, raw / BH-adjusted over all {len(tested)} x 19 tests "
@@ -76,6 +81,33 @@ def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
             worse = [DIMENSIONS[i] for i in range(19) if values["ci_high"][i] is not None and values["ci_high"][i] < 0]
             body.append(f"- {pair}: better on {', '.join(better) or 'none'}; worse on {', '.join(worse) or 'none'}")
     return answer, body
+
+
+def _search_lines(audit: dict, names: list[str]) -> list[str]:
+    """Per tuned prober and fold: the hyper-parameter settings the inner search kept, and its cost."""
+    lines = []
+    for name in names:
+        entry = audit.get(ORIGINAL_SECTION.get(name, f"{name}_probing"), {}).get(name, {})
+        folds = [fold for fold in entry.get("fold_outputs", []) if "candidates" in fold]
+        if not folds:
+            continue
+        rows = []
+        for index, fold in enumerate(folds):
+            candidates = json.loads(fold["candidates"])
+            chosen = fold["chosen_candidate"]
+            counts = Counter(chosen if isinstance(chosen, list) else [chosen])
+            kept = "; ".join(f"{_setting(candidates[k])}" + (f" ({n} dimensions)" if isinstance(chosen, list) else "")
+                             for k, n in sorted(counts.items()))
+            rows.append([f"fold {index}", len(candidates), kept, f"{fold['search_seconds']:.0f} s"])
+        lines += ["", f"`{name}` hyper-parameter search (inner excerpt split of each fold's training part; candidate 0 "
+                  "is the hand-set recipe; settings kept):", ""]
+        lines += table(["fold", "candidates", "kept", "search time"], rows)
+    return lines
+
+
+def _setting(candidate: dict) -> str:
+    return ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                     for key, value in candidate.items())
 
 
 def _descriptor_text(descriptors: dict, below: dict) -> str:
