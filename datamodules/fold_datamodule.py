@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -18,6 +18,7 @@ from datamodules.batching import (
     collate_padded,
 )
 from datamodules.cache import PercepianoCache
+from datamodules.store import EmbeddingStore
 
 View = Literal["frames", "stats"]
 VIEWS: tuple[str, ...] = ("frames", "stats")
@@ -232,7 +233,7 @@ class FoldDataModule(L.LightningDataModule):
             return StatsDataset(self.features(rows), self.targets(rows), rows)
         return self.frames_dataset(self.cache.store, self.cache.store_rows[rows], self.targets(rows), rows)
 
-    def frames_dataset(self, store: Any, store_rows: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> FramesDataset:
+    def frames_dataset(self, store: EmbeddingStore, store_rows: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> FramesDataset:
         """A :class:`FramesDataset` of ``store`` standardised (and clipped) as this fold's training rows say."""
         self.setup()
         if not self.standardize:

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import r2_score
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from benchmarks.run import main
+from benchmarks.run import build_parser, main
 from benchmarks.suite import ORIGINAL_KEYS
 from datamodules.cache import open_cache
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
@@ -45,6 +45,16 @@ class TestRunCommand:
         assert block["command"][:3] == ["python", "-m", "benchmarks.run"] or block["command"][1:3] == ["-m", "benchmarks.run"]
         assert block["alignment"]["n_labelled"] == len(json.loads((cache / "labels.json").read_text()))
         assert block["timings_s"]["total"] > 0
+
+    def test_standardisation_is_stated_and_the_descriptor_baseline_skipped_with_its_reason(self, run: tuple) -> None:
+        out, audit, _ = run
+        block = audit["run"]["standardization"]
+        assert block["clip"] == 5.0 and len(block["stats"]["clipped"]) == len(block["frames"]["constant"]) == 4
+        skipped = audit["probing_comparison"]["baselines"]["descriptors"]["skipped"]
+        assert "declares no segment descriptors" in skipped
+        report = (out / "report.md").read_text()
+        assert "values are clipped to +-5 training standard deviations" in report
+        assert f"Descriptor baseline: {skipped}." in report
 
     def test_downstream_counts_filled(self, run: tuple) -> None:
         _, audit, _ = run
@@ -122,3 +132,15 @@ def test_prober_seeds_score_the_seed_ensemble(run: tuple, tmp_path: Path) -> Non
 def test_bad_settings_exit_2_with_one_message(tmp_path: Path, capsys, option: str, value: str, message: str) -> None:
     assert main(["--out", str(tmp_path / "out"), option, value]) == 2
     assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("off", None), ("None", None), ("3", 3.0), ("2.5", 2.5)])
+def test_clip_option(value: str, expected: float | None) -> None:
+    assert build_parser().parse_args(["--clip", value]).clip == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "five"])
+def test_bad_clip_exits_2(value: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--clip", value])
+    assert exit_info.value.code == 2 and "--clip: " in capsys.readouterr().err
