@@ -7,7 +7,8 @@ Example (the 1,202 PercePiano performance MIDI files)::
 
 writes ``/tmp/midi_cache/{labels.json, folds.json, store/, extraction_report.json}``, which
 ``python -m benchmarks.run --cache /tmp/midi_cache`` opens like a MuQ cache (:func:`datamodules.cache.open_cache`).
-Re-running with unchanged inputs and settings reuses the store.
+Re-running with unchanged inputs and settings reuses the store. ``python -m benchmarks.extract render ...`` renders
+MIDI files to audio instead (:mod:`benchmarks.render`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks import render
 from datamodules.cache import FOLDS_FILE, LABELS_FILE, STORE_DIR, open_cache
 from datamodules.errors import DataContractError
 from datamodules.extractors import available_extractors, extract_to_store, get_extractor, input_files
@@ -34,7 +36,8 @@ N_KEYS_PRINTED = 10
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.extract", description=__doc__.splitlines()[0])
-    parser.add_argument("extractor", help=f"extractor name (built-in: {', '.join(sorted(available_extractors()))})")
+    parser.add_argument("extractor", help=f"extractor name (built-in: {', '.join(sorted(available_extractors()))}), or "
+                                          "'render' to render MIDI files to audio (see render --help)")
     parser.add_argument("--midi-dir", "--input-dir", dest="input_dir", type=Path, required=True, metavar="DIR",
                         help="directory of input files (keys are file stems with surrounding spaces removed)")
     parser.add_argument("--labels-dir", type=Path, required=True, help="directory holding labels.json and folds.json")
@@ -61,6 +64,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["render"]:
+        return render.main(argv[1:])
     args = parse_args(argv)
     try:
         extractor = get_extractor(args.extractor, **args.extractor_kwargs)

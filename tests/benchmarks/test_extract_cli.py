@@ -56,3 +56,10 @@ def test_extractor_keywords_from_the_command_line(tmp_path, capsys):
     assert "extractor 'midi' has no parameter bogus; expected one of ['chord_tolerance_s'" in capsys.readouterr().err
     assert main([*argv, "--set", "key_columns=maybe"]) == 2
     assert "key_columns='maybe': expected true or false" in capsys.readouterr().err
+
+
+def test_render_without_a_soundfont_names_the_packages(tmp_path, capsys):
+    midi_dir, _ = write_inputs(tmp_path)
+    argv = ["render", "--midi-dir", str(midi_dir), "--soundfont", str(tmp_path / "none.sf2"), "--out", str(tmp_path / "wav")]
+    assert main(argv) == 2
+    assert "SoundFont not found; install one with apt-get install fluid-soundfont-gm" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Audio from the performances: MIDI rendered with a SoundFont (:mod:`datamodules.audio.render`)."""
