@@ -13,7 +13,6 @@ class attributes ``name`` and ``frame_rate_hz``. Entry points are loaded as in L
 from __future__ import annotations
 
 import inspect
-
 import logging
 from importlib.metadata import entry_points
 
