@@ -378,8 +378,10 @@ def merge_outputs(modules: list[StandardizedMLPModule], chosen: np.ndarray) -> S
     """
     first = modules[0]
     width = max(modules[index].hparams.hidden_dim for index in np.unique(chosen))
-    merged = StandardizedMLPModule(input_dim=first.hparams.input_dim, n_outputs=len(chosen), hidden_dim=width,
-                                   learning_rate=first.hparams.learning_rate, weight_decay=first.hparams.weight_decay)
+    with torch.random.fork_rng(devices=[]):  # its initial draw is overwritten; the caller's RNG stays untouched
+        merged = StandardizedMLPModule(input_dim=first.hparams.input_dim, n_outputs=len(chosen), hidden_dim=width,
+                                       learning_rate=first.hparams.learning_rate,
+                                       weight_decay=first.hparams.weight_decay)
     merged.set_target_scaling(first.target_mean.cpu().numpy(), first.target_scale.cpu().numpy())
     with torch.no_grad():
         for tensor in (merged.weight1, merged.bias1, merged.weight2):
