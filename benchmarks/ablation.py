@@ -42,19 +42,28 @@ CONFIGURATIONS: tuple[tuple[str, float | None, str, dict], ...] = (
 )
 
 
-def run_ablation(caches: dict[str, Path], quick: bool = False) -> list[dict]:
-    """Every configuration whose cache is given (Ridge rows only when ``quick``), then the descriptor baselines."""
+def configuration_name(cache_name: str, clip: float | None, prober: str, kwargs: dict) -> str:
+    """A folder name for one configuration, e.g. ``invariant-clip5-mlp_es-n_candidates1``."""
+    settings = "".join(f"-{key}{value}" for key, value in sorted(kwargs.items()))
+    return f"{cache_name}-clip{'off' if clip is None else f'{clip:g}'}-{prober}{settings}"
+
+
+def run_ablation(caches: dict[str, Path], quick: bool = False, out: Path | None = None) -> list[dict]:
+    """Every configuration whose cache is given (Ridge rows only when ``quick``), then the descriptor baselines;
+    fold files under ``out/<configuration>/`` when ``out`` is given (resumable)."""
     rows, opened = [], {name: open_cache(path) for name, path in caches.items()}
     for cache_name, clip, prober, kwargs in CONFIGURATIONS:
         if cache_name not in opened or (quick and prober != "ridge_tuned"):
             continue
         cache = opened[cache_name]
         started = time.perf_counter()
-        oof = cross_validate(prober, cache, None, seed=0, datamodule_kwargs={"clip": clip},
+        directory = None if out is None else out / configuration_name(cache_name, clip, prober, kwargs)
+        oof = cross_validate(prober, cache, directory, seed=0, datamodule_kwargs={"clip": clip},
                              trainer_kwargs={"enable_progress_bar": False}, **kwargs)
         r2 = probe_scores(*oof.scored(cache.labels)).r2_pooled
         rows.append({"cache": cache_name, "dim": cache.store.dim, "clip": clip, "prober": prober, "kwargs": kwargs,
-                     "r2_pooled": r2.tolist(), "mean_r2": float(r2.mean()), "seconds": time.perf_counter() - started})
+                     "r2_pooled": r2.tolist(), "mean_r2": float(r2.mean()), "seconds": time.perf_counter() - started,
+                     "resumed_folds": list(oof.resumed_folds)})
         print(_line(rows[-1]), flush=True)
     for cache_name, cache in opened.items():
         for clip in (None, 5.0):
@@ -70,8 +79,9 @@ def run_ablation(caches: dict[str, Path], quick: bool = False) -> list[dict]:
 
 def _line(row: dict) -> str:
     settings = ", ".join(f"{key}={value}" for key, value in row["kwargs"].items())
+    resumed = f", {len(row['resumed_folds'])} folds resumed" if row.get("resumed_folds") else ""
     return (f"{row['cache']} (D={row['dim']}), clip {row['clip']}, {row['prober']}"
-            + (f" ({settings})" if settings else "") + f": mean R2 {row['mean_r2']:.3f} in {row['seconds']:.0f} s")
+            + (f" ({settings})" if settings else "") + f": mean R2 {row['mean_r2']:.3f} in {row['seconds']:.0f} s{resumed}")
 
 
 def markdown(rows: list[dict]) -> str:
@@ -92,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", action="append", required=True, metavar="NAME=DIR",
                         help="a cache by configuration name: full=DIR and/or invariant=DIR")
     parser.add_argument("--quick", action="store_true", help="Ridge rows and descriptor baselines only")
-    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="folder for every configuration's fold files (resumable)")
+    parser.add_argument("--output", type=Path, default=None, help="JSON file for every value")
     args = parser.parse_args(argv)
     caches = {}
     for item in args.cache:
@@ -101,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--cache {item!r}: expected full=DIR or invariant=DIR")
         caches[name] = Path(path)
     warnings.filterwarnings("ignore", message="ridge_tuned: .* smallest alpha")
-    rows = run_ablation(caches, quick=args.quick)
+    rows = run_ablation(caches, quick=args.quick, out=args.out)
     print(markdown(rows))
     if args.output is not None:
         write_json_atomic(args.output, {"rows": rows, "protocol": "4 folds of each cache's folds.json, seed 0, "
