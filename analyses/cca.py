@@ -22,6 +22,8 @@ from sklearn.preprocessing import StandardScaler
 from analyses.row_folds import check_matrix, check_row_folds
 
 THRESHOLD = 0.3
+#: Relative singular value below which a PCA component counts as empty (see ``_fit_reduction``).
+RANK_TOL = 1e-6
 SHARED_VARIANCE = "mean over canonical components of max(r, 0)**2 (negative held-out r counts as no shared variance)"
 
 
@@ -197,17 +199,25 @@ def cca_analysis(
     )
 
 
+
 def shared_variance(correlations: np.ndarray) -> float:
     """Mean over components of ``max(r, 0)**2``."""
     return float(np.mean(np.clip(np.asarray(correlations, dtype=np.float64), 0.0, None) ** 2))
 
 
 def _fit_reduction(train: np.ndarray, n_components: int, standardize: bool, seed: int):
-    """Standardise (optionally) and PCA, fitted on ``train`` only; returns the transform."""
+    """Standardise (optionally) and PCA, fitted on ``train`` only; returns the transform.
+
+    At most ``n_components`` components, and no more than the numerical rank of the standardised training rows:
+    components whose singular value is below ``RANK_TOL`` times the largest (constant or collinear columns, e.g. the
+    pooled MIDI features of a pedal never used) carry no variance and would make the CCA block rank deficient. (The
+    tolerance sits above the round-off of scikit-learn's covariance eigensolver, about 2e-8 relative.)
+    """
     scaler = StandardScaler(with_std=standardize).fit(train)
     n_components = min(n_components, train.shape[1], train.shape[0] - 1)
     pca = PCA(n_components=n_components, random_state=seed).fit(scaler.transform(train))
-    return lambda values: pca.transform(scaler.transform(values))
+    rank = max(int(np.sum(pca.singular_values_ > RANK_TOL * pca.singular_values_[0])), 1)
+    return lambda values: pca.transform(scaler.transform(values))[:, :rank]
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -85,6 +85,15 @@ class TestCCAAnalysis:
         assert result.n_above_threshold_heldout == 1 and result.n_pca_components == 30
         assert result.n_components == 19 and len(result.heldout_per_fold) == 5
 
+    def test_constant_and_collinear_columns_reduce_to_the_rank(self):
+        """As the pooled stats of a MIDI cache without soft pedal: constant and duplicated columns carry no extra
+        variance; PCA keeps only the rank's components, and the planted correlation is recovered as before."""
+        x, y = _planted()
+        padded = np.hstack([x, np.zeros((x.shape[0], 3)), x[:, :5] * 2.0])  # 30 + 3 constant + 5 collinear columns
+        result = cca_analysis(padded, y, _folds(1000), n_pca_components=50)
+        assert result.n_pca_components == 30
+        assert result.heldout_correlations[0] == pytest.approx(0.8, abs=0.05)
+
     def test_null_near_zero_held_out_but_not_in_sample(self):
         x, y = _planted(rho=0.0, n_rows=600)
         result = cca_analysis(x, y, _folds(600))
