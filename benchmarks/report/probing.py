@@ -107,7 +107,7 @@ def _search_lines(audit: dict, names: list[str]) -> list[str]:
 
 def _setting(candidate: dict) -> str:
     return ", ".join(f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
-                     for key, value in candidate.items())
+                     for key, value in sorted(candidate.items()))
 
 
 def _descriptor_text(descriptors: dict, below: dict) -> str:
