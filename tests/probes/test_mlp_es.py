@@ -11,7 +11,8 @@ from sklearn.exceptions import NotFittedError
 from datamodules.fold_datamodule import FoldDataModule
 import probes.mlp_es as mlp_es
 from probes.mlp import BatchedMLPModule
-from probes.mlp_es import MLPEarlyStoppingProber, PerOutputBestWeights, StandardizedMLPModule, target_scaling
+from probes.mlp_es import MLPEarlyStoppingProber, StandardizedMLPModule, target_scaling
+from probes.per_output_best_weights import PerOutputBestWeights
 from probes.registry import get_prober
 
 WEIGHTS = ("weight1", "bias1", "weight2", "bias2")
