@@ -64,7 +64,7 @@ class ProbingCallback(AuditSectionCallback):
             baselines={name: np.asarray(base["r2_pooled"], float) for name, base in payload["baselines"].items()
                        if "r2_pooled" in base},
             noise_ceiling=None if ceiling is None else np.asarray(ceiling, dtype=float),
-            data_description=f"{cache.directory}",
+            data_description=f"{cache.directory}" + _seeds_line(context.inputs.get("seed_runs", {})),
         )
         return results, {"probe_r2_by_prober": figure}
 
@@ -77,6 +77,14 @@ def _seed_scores(labels: np.ndarray, ensemble: Any, runs: dict) -> dict[str, Any
             "mean_r2": [float(np.mean(values)) for values in r2],
             "protocol": f"each of {len(r2)} seeds scored alone (same folds and rows); the prober's other statistics "
                         "use the seed ensemble (out-of-fold predictions averaged over seeds)"}
+
+
+def _seeds_line(seed_runs: dict) -> str:
+    """``"; <probers>: out-of-fold predictions averaged over <n> seeds"`` for a figure title, or ``""``."""
+    if not seed_runs:
+        return ""
+    n_seeds = sorted({len(runs["seeds"]) for runs in seed_runs.values()})
+    return f"; {', '.join(seed_runs)}: predictions averaged over {'/'.join(map(str, n_seeds))} seeds"
 
 
 def _fold_outputs(outputs: tuple[dict, ...]) -> list[dict]:

@@ -48,3 +48,11 @@ class TestPlotProbeR2:
         arguments = {"probers": {"ridge": _bootstrap(0)}, "n_folds": 4, **kwargs}
         with pytest.raises(ValueError, match=match):
             plot_probe_r2(**arguments)
+
+
+def test_probing_figure_says_which_probers_are_seed_ensembles():
+    from analyses.callbacks.probing import _seeds_line
+
+    assert _seeds_line({}) == ""
+    line = _seeds_line({"mlp_es": {"seeds": [0, 1, 2]}, "attention_es": {"seeds": [0, 1, 2]}})
+    assert line == "; mlp_es, attention_es: predictions averaged over 3 seeds"
