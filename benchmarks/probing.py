@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
+from analyses.baselines import BaselinePredictionsResult
 from analyses.callbacks.base import progress
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
-from analyses.baselines import BaselinePredictionsResult
 from datamodules.cache import PercepianoCache
-from probes.descriptor_baseline import descriptor_baseline
 from probes.cross_validation import PREDICTIONS_DIR, OutOfFoldPredictions, build_prober, cross_validate
+from probes.descriptor_baseline import descriptor_baseline
 from probes.permutation import permutation_null
 
 

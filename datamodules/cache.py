@@ -133,9 +133,10 @@ class PercepianoCache:
     def descriptors(self) -> tuple[np.ndarray, tuple[str, ...]] | None:
         """Segment-level descriptors of ``keys``, ``(n_segments, n_descriptors)`` float64, and their names; None when
         the store declares none (the descriptor baseline is then skipped with that reason)."""
-        if self.store is None or self.store_rows is None or self.store.descriptors() is None:
+        values = None if self.store is None or self.store_rows is None else self.store.descriptors()
+        if values is None:
             return None
-        return self.store.descriptors()[self.store_rows], self.store.descriptor_names
+        return values[self.store_rows], self.store.descriptor_names
 
 
 def open_cache(
