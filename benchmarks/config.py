@@ -31,6 +31,13 @@ class RunConfig:
     seed : int
     folds_file, ratings, moments, competition : Path or None
         Overrides for inputs found in (or beside) the cache.
+    masterclass_embeddings, competition_embeddings : Path or None
+        Embeddings of the masterclass segments / competition recordings for the downstream sections: a ``.pt`` file
+        or a store directory (``benchmarks.extract --audio-dir ... --out DIR``); default
+        ``CACHE/masterclass_embeddings.pt`` and ``CACHE/competition_embeddings.pt``.
+    layers : str
+        Which layers of a multi-layer store every prober reads (:mod:`datamodules.layers`: ``"5"``, ``"9-12"``,
+        ``"weighted"``, ``"default"``), for the downstream stores too.
     quality_predictions : Path or None
         A user's predicted qualities (``{"dimensions": [...], "predictions": {id: [19]}}``) for the downstream
         validations, instead of the suite's own fold ensemble.
@@ -63,6 +70,9 @@ class RunConfig:
     ratings: Path | None = None
     moments: Path | None = None
     competition: Path | None = None
+    masterclass_embeddings: Path | None = None
+    competition_embeddings: Path | None = None
+    layers: str = "default"
     quality_predictions: Path | None = None
     quality_prober: str = "ridge_tuned"
     synthetic_scale: str = "default"

@@ -51,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ratings", type=Path, help="raw ratings CSV (total_2rounds.csv format)")
     parser.add_argument("--moments", type=Path, help="masterclass moments JSONL (all_moments.jsonl format)")
     parser.add_argument("--competition", type=Path, help="competition recordings JSONL (recordings.jsonl format)")
+    parser.add_argument("--masterclass-embeddings", type=Path,
+                        help="masterclass segment embeddings: a .pt file or a store directory from benchmarks.extract "
+                             "(default: CACHE/masterclass_embeddings.pt)")
+    parser.add_argument("--competition-embeddings", type=Path,
+                        help="competition recording embeddings: a .pt file or a store directory "
+                             "(default: CACHE/competition_embeddings.pt)")
+    parser.add_argument("--layers", default="default",
+                        help="layers of a multi-layer store the probers read: one ('5', 'note'), the mean of a range "
+                             "('9-12') or list ('9,11'), or 'weighted' (learned softmax weights; default: the "
+                             "store's default)")
     parser.add_argument("--quality-predictions", type=Path,
                         help="your own predicted qualities for the downstream sections (JSON; see README)")
     parser.add_argument("--quality-prober", default="ridge_tuned",

@@ -21,7 +21,7 @@ from benchmarks.probing import run_probing
 from benchmarks.sections import callbacks_for
 from datamodules.cache import EMBEDDINGS_FILE, FOLDS_FILE, LABELS_FILE, STORE_DIR, PercepianoCache, open_cache
 from datamodules.competition import load_recordings
-from datamodules.embeddings import convert_embeddings
+from datamodules.embeddings import open_embeddings, store_manifest_path
 from datamodules.errors import contract_error
 from datamodules.fold_datamodule import standardization_counts
 from datamodules.jsonio import write_json_atomic
@@ -59,7 +59,8 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
     cache_dir = _resolve_cache_dir(config, timings)
     needs_embeddings = any(section in config.sections for section in ("probing", "embedding", "downstream"))
     tick = time.perf_counter()
-    cache = open_cache(cache_dir, config.folds_file, embeddings=needs_embeddings, store_dir=_store_dir(cache_dir, config))
+    cache = open_cache(cache_dir, config.folds_file, embeddings=needs_embeddings, store_dir=_store_dir(cache_dir, config),
+                       layers=config.layers)
     timings["open_cache"] = time.perf_counter() - tick
     if {"probing", "embedding"} & set(config.sections):
         check_probeable(cache)
@@ -109,9 +110,10 @@ def _inputs(config: RunConfig, cache_dir: Path) -> dict[str, object]:
     for name, filename in CACHE_INPUTS.items():
         override = getattr(config, name, None)
         candidate = Path(override) if override is not None else cache_dir / filename
-        if override is not None and not candidate.is_file():
+        exists = candidate.is_file() or (name.endswith("_embeddings") and candidate.is_dir())
+        if override is not None and not exists:
             raise FileNotFoundError(f"--{name.replace('_', '-')} {candidate}: file not found")
-        inputs[name] = candidate if candidate.is_file() else None
+        inputs[name] = candidate if exists else None
     folds_files = sorted(cache_dir.glob("*folds*.json"))
     if config.folds_file is not None and Path(config.folds_file) not in folds_files:
         folds_files.insert(0, Path(config.folds_file))
@@ -128,7 +130,7 @@ def _data_fingerprint(context: AuditContext, config: RunConfig, cache: Percepian
     """
     hashes = {name: None if value is None else value["sha256"]
               for name, value in input_hashes(_hashed_inputs(context, config)).items()}
-    source = None if cache.store is None else cache.store.manifest.get("source")
+    source = None if cache.store is None else cache.store.identity()
     payload = json.dumps({"config": config.fingerprint(), "inputs": hashes, "embeddings": source},
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -139,7 +141,8 @@ def _hashed_inputs(context: AuditContext, config: RunConfig) -> dict[str, Path |
     return {
         "labels": cache_dir / LABELS_FILE,
         "folds": Path(config.folds_file) if config.folds_file else cache_dir / FOLDS_FILE,
-        **{name: context.inputs.get(name) for name in CACHE_INPUTS},
+        **{name: None if context.inputs.get(name) is None else store_manifest_path(Path(context.inputs[name]))
+           for name in CACHE_INPUTS},
         "quality_predictions": config.quality_predictions,
     }
 
@@ -195,7 +198,8 @@ def check_inputs(inputs: dict[str, object], config: RunConfig, cache: Percepiano
         load_quality_predictions(Path(config.quality_predictions))
     for name in ("masterclass_embeddings", "competition_embeddings"):
         if inputs.get(name) is not None:
-            store = convert_embeddings(Path(inputs[name]), Path(config.out) / "stores" / name)
+            store = open_embeddings(Path(inputs[name]), Path(config.out) / "stores" / name,
+                                    "default" if cache.store is None else cache.store.selection)
             if cache.store is not None and store.dim != cache.store.dim:
                 raise contract_error(inputs[name], f"has D = {store.dim}, but the cache's embeddings have "
                                      f"D = {cache.store.dim}; expected embeddings of the same model")
@@ -208,7 +212,11 @@ def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, 
     run_block["fingerprint"] = config.fingerprint()
     if cache.store is not None:
         run_block["embeddings"] = {"store": str(cache.store.store_dir), "source": cache.store.manifest.get("source"),
-                                   "dim": cache.store.dim, "n_frames": int(cache.store.offsets[-1])}
+                                   "dim": cache.store.dim, "n_frames": int(cache.store.offsets[-1]),
+                                   "layers": {"available": list(cache.store.layer_names),
+                                              "selection": cache.store.selection.spec,
+                                              "kind": cache.store.selection.kind,
+                                              "served": cache.store.selection.describe()}}
     run_block["alignment"] = cache.alignment.to_dict()
     if cache.store is not None:
         run_block["standardization"] = {

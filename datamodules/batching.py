@@ -7,7 +7,6 @@ mask that marks the real frames.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from datamodules.store import FRAMES_FILE, EmbeddingStore
+from datamodules.store import EmbeddingStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,29 +101,12 @@ class FramesDataset(Dataset):
         return self.store.lengths[self.store_rows]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        frames = torch.from_numpy(read_frames(self.store, self.store_rows[index])).float()  # (T, D)
+        frames = torch.from_numpy(self.store.frames(self.store_rows[index])).float()  # (T, D)
         if self.mean is not None:
             frames.sub_(self.mean).div_(self.scale)  # (T, D), in place on the private copy
             if self.clip is not None:
                 frames.clamp_(-self.clip, self.clip)  # (T, D)
         return frames, self.targets[index], self.rows[index]
-
-
-def read_frames(store: EmbeddingStore, row: int) -> np.ndarray:
-    """A private float16 copy of segment ``row``'s frames, shape ``(n_frames, dim)``, read with ``pread``.
-
-    Unlike the memory map of :meth:`EmbeddingStore.frames`, whose pages stay mapped (and counted in the process's
-    resident memory) once touched, a read leaves them in the kernel's page cache only: resident memory during an
-    epoch is one batch, whatever the number of frames in the store.
-    """
-    start, stop = int(store.offsets[row]), int(store.offsets[row + 1])
-    frames = np.empty((stop - start, store.dim), dtype=np.float16)  # (n_frames, dim)
-    with open(store.store_dir / FRAMES_FILE, "rb", buffering=0) as handle:
-        n_read = os.preadv(handle.fileno(), [frames], start * store.dim * frames.itemsize)
-    if n_read != frames.nbytes:
-        raise OSError(f"{store.store_dir / FRAMES_FILE}: short read of segment {row} ({n_read} of {frames.nbytes} "
-                      "bytes); the store is truncated, rebuild it")
-    return frames
 
 
 def collate_padded(items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> PaddedBatch:

@@ -144,6 +144,7 @@ def open_cache(
     folds_file: Path | None = None,
     embeddings: bool = True,
     store_dir: Path | None = None,
+    layers: str = "default",
 ) -> PercepianoCache:
     """Load, validate and align a cache directory.
 
@@ -158,6 +159,9 @@ def open_cache(
     store_dir : Path, optional
         Where to build the store from ``muq_embeddings.pt`` (default ``directory/store``); use this when the
         cache directory is read-only.
+    layers : str, default="default"
+        Which layers of a multi-layer store the cache serves (:mod:`datamodules.layers`): ``"5"``, ``"9-12"``,
+        ``"weighted"``; the store's default otherwise.
 
     Raises
     ------
@@ -167,19 +171,20 @@ def open_cache(
     directory = Path(directory)
     label_table = load_labels(directory / LABELS_FILE)
     fold_splits = load_folds(folds_file or directory / FOLDS_FILE, label_table.keys)
-    store = _open_store(directory, store_dir) if embeddings else None
+    store = _open_store(directory, store_dir, layers) if embeddings else None
     return align(label_table, fold_splits, store, directory)
 
 
-def _open_store(directory: Path, store_dir: Path | None) -> EmbeddingStore | None:
-    """Convert ``muq_embeddings.pt`` into ``store_dir`` (default ``directory/store``), or open a ready store."""
+def _open_store(directory: Path, store_dir: Path | None, layers: str) -> EmbeddingStore | None:
+    """Convert ``muq_embeddings.pt`` into ``store_dir`` (default ``directory/store``), or open a ready store, through
+    the ``layers`` selection."""
     target = Path(store_dir) if store_dir is not None else directory / STORE_DIR
     source = directory / EMBEDDINGS_FILE
     if source.is_file():
-        return convert_embeddings(source, target)
+        return convert_embeddings(source, target).with_layers(layers)
     for candidate in (target, directory / STORE_DIR):
         if (candidate / MANIFEST_FILE).is_file():
-            return EmbeddingStore(candidate)
+            return EmbeddingStore(candidate, layers)
     return None
 
 

@@ -1,4 +1,9 @@
-"""Converting the original cache's ``muq_embeddings.pt`` (``{key: Tensor[T, D]}``) into an embedding store."""
+"""Converting a cache's ``muq_embeddings.pt`` into an embedding store.
+
+The file maps segment keys to ``Tensor[T, D]`` (the original notebook's cache: one layer) or to ``Tensor[L, T, D]``
+(every hidden state stacked, as MuQ and Hugging Face models return them with ``output_hidden_states=True``); the
+latter becomes a multi-layer store with layers ``"0"`` ... ``"L-1"`` whose default selection is the last layer.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ import numpy as np
 import torch
 
 from datamodules.errors import contract_error
-from datamodules.store import EmbeddingStore, StoreWriter, file_fingerprint, store_is_current
+from datamodules.layers import LayerSelection
+from datamodules.store import MANIFEST_FILE, EmbeddingStore, StoreWriter, file_fingerprint, store_is_current
 
 ACCEPTED_DTYPES = (torch.float16, torch.float32)
 
@@ -25,8 +31,8 @@ def convert_embeddings(source: Path, store_dir: Path, frame_rate_hz: float = 25.
     Parameters
     ----------
     source : Path
-        ``muq_embeddings.pt``: a dict mapping segment keys to float16 or float32 tensors of shape (T, D),
-        frames at ``frame_rate_hz`` per second.
+        ``muq_embeddings.pt``: a dict mapping segment keys to float16 or float32 tensors of shape (T, D), or all
+        of shape (L, T, D), frames at ``frame_rate_hz`` per second.
     store_dir : Path
         Where the store goes.
 
@@ -40,7 +46,7 @@ def convert_embeddings(source: Path, store_dir: Path, frame_rate_hz: float = 25.
         If ``source`` is missing.
     DataContractError
         If the file is not a readable torch file, is not a non-empty dict of str to tensor, or a tensor has the
-        wrong dtype, T = 0, a different D, or non-finite frames (message names file and key).
+        wrong dtype, T = 0, a different D or L, or non-finite frames (message names file and key).
     """
     source = Path(source)
     if not source.is_file():
@@ -49,13 +55,16 @@ def convert_embeddings(source: Path, store_dir: Path, frame_rate_hz: float = 25.
     if store_is_current(store_dir, fingerprint):
         return EmbeddingStore(store_dir)
     embeddings = _load_embedding_dict(source)
-    writer = StoreWriter(store_dir, source=fingerprint, frame_rate_hz=frame_rate_hz)
+    first = next(iter(embeddings.values()))
+    n_layers = first.shape[0] if isinstance(first, torch.Tensor) and first.ndim == 3 else None
+    layer_names = None if n_layers is None else [str(index) for index in range(n_layers)]
+    writer = StoreWriter(store_dir, source=fingerprint, frame_rate_hz=frame_rate_hz, layer_names=layer_names)
     try:
         for key, tensor in embeddings.items():
             if not isinstance(key, str):
                 raise contract_error(source, f"key {key!r} is {type(key).__name__}, expected str")
             if not isinstance(tensor, torch.Tensor):
-                raise contract_error(source, f"value is {type(tensor).__name__}, expected a Tensor[T, D]", key)
+                raise contract_error(source, f"value is {type(tensor).__name__}, expected a Tensor[T, D] or [L, T, D]", key)
             if tensor.dtype not in ACCEPTED_DTYPES:
                 raise contract_error(source, f"dtype {tensor.dtype}, expected float16 or float32", key)
             writer.add(key, tensor.detach().numpy().astype(np.float32, copy=False), origin=source)
@@ -64,6 +73,37 @@ def convert_embeddings(source: Path, store_dir: Path, frame_rate_hz: float = 25.
         raise
     writer.commit()
     return EmbeddingStore(store_dir)
+
+
+def open_embeddings(path: Path, store_dir: Path, layers: str | LayerSelection = "default") -> EmbeddingStore:
+    """An embeddings input as a store: a ``.pt`` file converted into ``store_dir``, or a ready store directory.
+
+    A store directory is one written by ``python -m benchmarks.extract`` (``DIR/store/`` or ``DIR`` itself), for
+    example basic-pitch frames of a folder of masterclass WAV segments keyed by file stem.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is neither a file nor a directory holding a store (the message names what was looked for).
+    DataContractError, ValueError
+        From :func:`convert_embeddings`, or a layer selection the store cannot serve.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path, path / "store"):
+            if (candidate / MANIFEST_FILE).is_file():
+                return EmbeddingStore(candidate, layers)
+        raise FileNotFoundError(f"{path}: a directory without an embedding store ({MANIFEST_FILE} in it or in "
+                                "store/); expected a .pt file or the --out directory of benchmarks.extract")
+    return convert_embeddings(path, store_dir).with_layers(layers)
+
+
+def store_manifest_path(path: Path) -> Path:
+    """The file that identifies an embeddings input's content: the ``.pt`` file, or a store's manifest."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    return path / MANIFEST_FILE if (path / MANIFEST_FILE).is_file() else path / "store" / MANIFEST_FILE
 
 
 def _load_embedding_dict(source: Path) -> dict:

@@ -17,6 +17,7 @@ from torch import nn
 
 from datamodules.dimensions import N_DIMENSIONS
 from probes.base import Prober
+from probes.layer_weights import LayerMix, layer_shape
 from probes.ridge import RidgeProber, training_rows
 from probes.tensorboard import log_final
 from probes.training import RegressionModule, final_metrics, fit_module, map_batches, trained_device
@@ -28,20 +29,24 @@ class AttentionPoolingModule(RegressionModule):
     Parameters
     ----------
     input_dim : int
-        Frame dimension D (1024 for MuQ).
+        Frame dimension D (1024 for MuQ); each layer's width under ``n_layers > 1``.
     n_outputs : int, default=19
     hidden_dim : int, default=128
         Width of the scorer ``Linear(D, hidden_dim) - tanh - Linear(hidden_dim, 1)``.
     learning_rate, weight_decay : float, default=1e-3
         Adam settings (``weight_decay`` is Adam's L2 term).
+    n_layers : int, default=1
+        Layers served side by side (``--layers weighted``): frames ``(batch, max_frames, n_layers * D)`` are first
+        mixed by a learned :class:`~probes.layer_weights.LayerMix`.
     """
 
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 128,
-        learning_rate: float = 1e-3, weight_decay: float = 1e-3,
+        learning_rate: float = 1e-3, weight_decay: float = 1e-3, n_layers: int = 1,
     ) -> None:  # fmt: skip
         super().__init__()
         self.save_hyperparameters()
+        self.layer_mix = LayerMix(n_layers, input_dim)
         self.scorer = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 1))
         self.head = nn.Linear(input_dim, n_outputs)
         self._build_metrics()
@@ -70,6 +75,7 @@ class AttentionPoolingModule(RegressionModule):
         spend a masked copy of the whole batch and a pass over its padding instead; on a CPU that copy cost as
         much as a quarter of the step (``python -m benchmarks.speed`` profiles it).
         """
+        frames = self.layer_mix(frames)  # (batch, max_frames, D)
         lengths = mask.sum(dim=1)  # (batch,)
         is_prefix = torch.equal(mask, torch.arange(mask.shape[1], device=mask.device)[None, :] < lengths[:, None])
         pooled, segment_weights = [], []
@@ -148,6 +154,7 @@ class AttentionPoolingProber(PooledReadoutProber):
     name = "attention"
     view = "frames"
     variant = "faithful"
+    learns_layer_weights = True
 
     def __init__(
         self, hidden_dim: int = 128, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 50,
@@ -171,7 +178,7 @@ class AttentionPoolingProber(PooledReadoutProber):
         self._check_datamodule(datamodule)
         self._validate()
         module, trainer = fit_module(
-            self._builder(datamodule.cache.store.dim), datamodule, seed=self.seed, max_epochs=self.max_epochs,
+            self._builder(*layer_shape(datamodule)), datamodule, seed=self.seed, max_epochs=self.max_epochs,
             accelerator=self.accelerator, logger=logger, callbacks=self._callbacks(datamodule),
             trainer_kwargs=trainer_kwargs,
         )  # fmt: skip
@@ -194,10 +201,10 @@ class AttentionPoolingProber(PooledReadoutProber):
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
-    def _builder(self, input_dim: int):
+    def _builder(self, n_layers: int, input_dim: int):
         return lambda: AttentionPoolingModule(
             input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=self.hidden_dim,
-            learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+            learning_rate=self.learning_rate, weight_decay=self.weight_decay, n_layers=n_layers,
         )  # fmt: skip
 
     def _callbacks(self, datamodule: Any) -> list:

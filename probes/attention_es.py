@@ -32,6 +32,7 @@ from torch import nn
 from datamodules.dimensions import N_DIMENSIONS
 from probes.attention import PooledReadoutProber
 from probes.best_weights import RestoreBestWeights
+from probes.layer_weights import LayerMix, layer_shape
 from probes.mlp_es import target_scaling
 from probes.ridge import TunedRidgeProber, training_rows
 from probes.search import search_candidates
@@ -52,7 +53,7 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
     Parameters
     ----------
     input_dim : int
-        Frame dimension D.
+        Frame dimension D (each layer's width under ``n_layers > 1``).
     n_outputs : int, default=19
     hidden_dim : int, default=128
     n_heads : int, default=4
@@ -60,14 +61,18 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
         Adam settings (``weight_decay`` is Adam's L2 term).
     dropout : float, default=0.0
         Dropout on the pooled vectors before the joint head, in training only.
+    n_layers : int, default=1
+        Layers served side by side (``--layers weighted``), mixed first by a learned
+        :class:`~probes.layer_weights.LayerMix`.
     """
 
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 128, n_heads: int = 4,
-        learning_rate: float = 3e-3, weight_decay: float = 1e-3, dropout: float = 0.0,
+        learning_rate: float = 3e-3, weight_decay: float = 1e-3, dropout: float = 0.0, n_layers: int = 1,
     ) -> None:  # fmt: skip
         super().__init__()
         self.save_hyperparameters()
+        self.layer_mix = LayerMix(n_layers, input_dim)
         self.scorer = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, n_heads))
         self.head = nn.Linear(n_heads * input_dim, n_outputs)
         self.register_buffer("target_mean", torch.zeros(n_outputs))
@@ -96,7 +101,7 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
         weights : Tensor of shape (batch, max_frames, n_heads)
             Sum to 1 over each segment's real frames for every head and are exactly 0 on padding.
         """
-        frames = frames.masked_fill(~mask.unsqueeze(-1), 0.0)  # (batch, max_frames, D): padding can never leak
+        frames = self.layer_mix(frames).masked_fill(~mask.unsqueeze(-1), 0.0)  # (batch, max_frames, D): no leak
         scores = self.scorer(frames)  # (batch, max_frames, n_heads)
         scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (batch, max_frames, n_heads)
         weights = torch.softmax(scores, dim=1)  # (batch, max_frames, n_heads)
@@ -198,6 +203,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
     name = "attention_es"
     view = "frames"
     variant = "tuned"
+    learns_layer_weights = True
 
     def __init__(
         self, hidden_dim: int = 128, n_heads: int = 4, learning_rate: float = 3e-3, weight_decay: float = 1e-3,
@@ -240,7 +246,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
             best = RestoreBestWeights(monitor="val/loss", mode="min")
             callbacks = [EarlyStopping(monitor="val/loss", mode="min", patience=self.patience), best]
             module, trainer = fit_module(
-                self._builder(datamodule.cache.store.dim, candidate), datamodule, seed=self.seed,
+                self._builder(layer_shape(datamodule), candidate), datamodule, seed=self.seed,
                 max_epochs=self.max_epochs, accelerator=self.accelerator,
                 logger=candidate_logger(logger, index, len(self.candidates_)), callbacks=callbacks,
                 trainer_kwargs=trainer_kwargs,
@@ -276,12 +282,13 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
                 "search_inner_val_loss": self.search_inner_val_loss_,
                 "candidates": np.asarray(json.dumps(self.candidates_)), "search_seconds": np.asarray(self.search_seconds_)}
 
-    def _builder(self, input_dim: int, candidate: dict[str, Any]):
+    def _builder(self, shape: tuple[int, int], candidate: dict[str, Any]):
         settings = {**self.get_params(), **candidate}
+        n_layers, input_dim = shape
 
         def build() -> MultiHeadAttentionPoolingModule:
             module = MultiHeadAttentionPoolingModule(
-                input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=settings["hidden_dim"],
+                input_dim=input_dim, n_layers=n_layers, n_outputs=N_DIMENSIONS, hidden_dim=settings["hidden_dim"],
                 n_heads=settings["n_heads"], learning_rate=settings["learning_rate"],
                 weight_decay=settings["weight_decay"], dropout=settings["dropout"],
             )  # fmt: skip

@@ -44,6 +44,9 @@ class Prober(BaseEstimator):
         ``faithful``: the original notebook's recipe; ``tuned``: hyper-parameters chosen inside the training part
         of each fold; ``corrected``: the original recipe with its protocol leak removed (``factor``); ``leaky``:
         reproduces a leak of the original on purpose, for comparison only.
+    learns_layer_weights : bool
+        Whether, under ``--layers weighted``, the prober learns a softmax-weighted sum of the layers
+        (:mod:`probes.layer_weights`); a prober that does not is fitted on the layers side by side.
     n_outputs_ : int
         Set by ``fit``: columns of :meth:`predict`'s output (always 19 for the label predictions).
     """
@@ -51,6 +54,7 @@ class Prober(BaseEstimator):
     name: ClassVar[str] = ""
     view: ClassVar[str] = "stats"
     variant: ClassVar[str] = "faithful"
+    learns_layer_weights: ClassVar[bool] = False
 
     def fit(self, datamodule: Any, logger: Any = None, trainer_kwargs: dict | None = None) -> Prober:
         """Fit on the training part of one fold; returns ``self``.

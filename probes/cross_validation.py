@@ -242,7 +242,7 @@ def _fold_config(model: Any, seed: int, fold: int, datamodule: FoldDataModule, c
     for rows in (datamodule.fit_rows_, datamodule.inner_val_rows_, datamodule.val_rows_):
         digest.update(json.dumps([cache.keys[row] for row in rows]).encode())
         digest.update(np.ascontiguousarray(cache.labels[rows], dtype=np.float64).tobytes())
-    source = {} if cache.store is None else {"dim": cache.store.dim, "source": cache.store.manifest.get("source")}
+    source = {} if cache.store is None else cache.store.identity()
     digest.update(json.dumps(source, sort_keys=True, default=str).encode())
     return {
         "prober": model.name, "class": f"{type(model).__module__}.{type(model).__qualname__}",

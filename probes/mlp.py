@@ -10,6 +10,7 @@ from torch import nn
 
 from datamodules.dimensions import N_DIMENSIONS
 from probes.base import Prober
+from probes.layer_weights import LayerMix, layer_shape
 from probes.tensorboard import log_final
 from probes.training import RegressionModule, final_metrics, fit_module, map_batches, trained_device
 
@@ -20,11 +21,14 @@ class BatchedMLPModule(RegressionModule):
     Parameters
     ----------
     input_dim : int
-        Feature width (``2 * D``: mean and std of each frame dimension).
+        Feature width (``2 * D``: mean and std of each frame dimension; of each layer under ``n_layers > 1``).
     n_outputs : int, default=19
     hidden_dim : int, default=256
     learning_rate, weight_decay : float, default=1e-3
         Adam settings (``weight_decay`` is Adam's coupled L2 term, applied element-wise).
+    n_layers : int, default=1
+        Layers served side by side (``--layers weighted``): features ``(batch, n_layers * input_dim)`` are first
+        mixed by one learned :class:`~probes.layer_weights.LayerMix` shared by the outputs.
 
     Attributes
     ----------
@@ -48,10 +52,11 @@ class BatchedMLPModule(RegressionModule):
 
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 256,
-        learning_rate: float = 1e-3, weight_decay: float = 1e-3,
+        learning_rate: float = 1e-3, weight_decay: float = 1e-3, n_layers: int = 1,
     ) -> None:  # fmt: skip
         super().__init__()
         self.save_hyperparameters()
+        self.layer_mix = LayerMix(n_layers, input_dim // 2, blocks=2)
         self.weight1_input_major = nn.Parameter(torch.empty(input_dim, n_outputs, hidden_dim))
         self.bias1 = nn.Parameter(torch.empty(n_outputs, hidden_dim))
         self.weight2 = nn.Parameter(torch.empty(n_outputs, hidden_dim, 1))
@@ -87,8 +92,20 @@ class BatchedMLPModule(RegressionModule):
         """Every MLP's hidden activations, ``(batch, n_outputs, hidden_dim)``, from ``features (batch, input_dim)``."""
         input_dim, n_outputs, hidden_dim = self.weight1_input_major.shape
         first = self.weight1_input_major.view(input_dim, n_outputs * hidden_dim)  # (input_dim, k * hidden)
+        features = self.layer_mix(features)  # (batch, input_dim): layers mixed under --layers weighted
         hidden = torch.addmm(self.bias1.reshape(-1), features, first)  # (batch, k * hidden): one matrix product
         return torch.relu(hidden).view(-1, n_outputs, hidden_dim)  # (batch, k, hidden)
+
+    def served_weight1(self) -> torch.Tensor:
+        """First-layer weights on the served features, ``(n_outputs, served_width, hidden_dim)``: ``weight1`` with
+        the layer weights folded in (``served_width = n_layers * input_dim``), so that ``features @ served_weight1``
+        equals ``layer_mix(features) @ weight1`` exactly."""
+        if self.layer_mix.logits is None:
+            return self.weight1
+        n_outputs, input_dim, hidden_dim = self.weight1.shape
+        blocks = self.weight1.reshape(n_outputs, 2, 1, input_dim // 2, hidden_dim)  # (k, 2, 1, D, hidden)
+        weights = self.layer_mix.weights().to(blocks)[None, None, :, None, None]  # (1, 1, L, 1, 1)
+        return (blocks * weights).reshape(n_outputs, -1, hidden_dim)  # (k, 2 * L * D, hidden)
 
     def output(self, hidden: torch.Tensor) -> torch.Tensor:
         """Every MLP's output ``(batch, n_outputs)`` from its hidden activations ``(batch, n_outputs, hidden_dim)``."""
@@ -130,6 +147,7 @@ class MLPProber(Prober):
     name = "mlp"
     view = "stats"
     variant = "faithful"
+    learns_layer_weights = True
 
     def __init__(
         self, hidden_dim: int = 256, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 80,
@@ -157,10 +175,11 @@ class MLPProber(Prober):
         if not self.learning_rate > 0 or not self.weight_decay >= 0:
             raise ValueError(f"learning_rate must be > 0 and weight_decay >= 0, got {self.learning_rate!r}, "
                              f"{self.weight_decay!r}")
-        input_dim = datamodule.features(datamodule.fit_rows_[:1]).shape[1]
+        n_layers, width = layer_shape(datamodule)
         module, trainer = fit_module(
-            lambda: BatchedMLPModule(input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=self.hidden_dim,
-                                     learning_rate=self.learning_rate, weight_decay=self.weight_decay),
+            lambda: BatchedMLPModule(input_dim=2 * width, n_outputs=N_DIMENSIONS, hidden_dim=self.hidden_dim,
+                                     learning_rate=self.learning_rate, weight_decay=self.weight_decay,
+                                     n_layers=n_layers),
             datamodule, seed=self.seed, max_epochs=self.max_epochs, accelerator=self.accelerator, logger=logger,
             trainer_kwargs=trainer_kwargs,
         )  # fmt: skip

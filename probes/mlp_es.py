@@ -23,6 +23,7 @@ import torch
 
 from datamodules.dimensions import N_DIMENSIONS
 from probes.base import Prober
+from probes.layer_weights import layer_shape
 from probes.mlp import BatchedMLPModule
 from probes.per_output_best_weights import PerOutputBestWeights
 from probes.search import search_candidates
@@ -55,7 +56,7 @@ class StandardizedMLPModule(BatchedMLPModule):
 
     Parameters
     ----------
-    input_dim, n_outputs, hidden_dim, learning_rate, weight_decay
+    input_dim, n_outputs, hidden_dim, learning_rate, weight_decay, n_layers
         As in :class:`~probes.mlp.BatchedMLPModule`.
     dropout : float, default=0.0
         Dropout probability on the hidden units during training (none at evaluation).
@@ -63,10 +64,10 @@ class StandardizedMLPModule(BatchedMLPModule):
 
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 256,
-        learning_rate: float = 1e-3, weight_decay: float = 1e-3, dropout: float = 0.0,
+        learning_rate: float = 1e-3, weight_decay: float = 1e-3, dropout: float = 0.0, n_layers: int = 1,
     ) -> None:  # fmt: skip
         super().__init__(input_dim=input_dim, n_outputs=n_outputs, hidden_dim=hidden_dim, learning_rate=learning_rate,
-                         weight_decay=weight_decay)
+                         weight_decay=weight_decay, n_layers=n_layers)
         self.dropout = float(dropout)
         self.register_buffer("target_mean", torch.zeros(n_outputs))
         self.register_buffer("target_scale", torch.ones(n_outputs))
@@ -164,6 +165,7 @@ class MLPEarlyStoppingProber(Prober):
     name = "mlp_es"
     view = "stats"
     variant = "tuned"
+    learns_layer_weights = True
 
     def __init__(
         self, hidden_dim: int = 256, learning_rate: float = 1e-3, weight_decay: float = 1e-3, dropout: float = 0.0,
@@ -195,13 +197,13 @@ class MLPEarlyStoppingProber(Prober):
         for candidate in self.candidates_:
             self._validate(datamodule, {**self.get_params(), **candidate})
         self.target_mean_, self.target_scale_ = target_scaling(datamodule.targets(datamodule.fit_rows_))
-        input_dim = datamodule.features(datamodule.fit_rows_[:1]).shape[1]
+        shape = layer_shape(datamodule)
         started = time.perf_counter()
         modules, losses, epochs = [], [], []
         for index, candidate in enumerate(self.candidates_):
             best = PerOutputBestWeights(n_outputs=N_DIMENSIONS, patience=self.patience)
             module, trainer = fit_module(
-                self._builder(input_dim, candidate), datamodule, seed=self.seed, max_epochs=self.max_epochs,
+                self._builder(shape, candidate), datamodule, seed=self.seed, max_epochs=self.max_epochs,
                 accelerator=self.accelerator, logger=candidate_logger(logger, index, len(self.candidates_)),
                 callbacks=[best], trainer_kwargs=trainer_kwargs,
             )  # fmt: skip
@@ -237,12 +239,13 @@ class MLPEarlyStoppingProber(Prober):
                 "chosen_candidate": self.chosen_candidate_, "search_inner_val_loss": self.search_inner_val_loss_,
                 "candidates": np.asarray(json.dumps(self.candidates_)), "search_seconds": np.asarray(self.search_seconds_)}
 
-    def _builder(self, input_dim: int, candidate: dict[str, Any]):
+    def _builder(self, shape: tuple[int, int], candidate: dict[str, Any]):
         settings = {**self.get_params(), **candidate}
+        n_layers, width = shape
 
         def build() -> StandardizedMLPModule:
             module = StandardizedMLPModule(
-                input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=settings["hidden_dim"],
+                input_dim=2 * width, n_layers=n_layers, n_outputs=N_DIMENSIONS, hidden_dim=settings["hidden_dim"],
                 learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"],
                 dropout=settings["dropout"],
             )  # fmt: skip
@@ -271,12 +274,15 @@ def merge_outputs(modules: list[StandardizedMLPModule], chosen: np.ndarray) -> S
     """One module whose output ``k`` is output ``k`` of ``modules[chosen[k]]`` (same predictions, exactly).
 
     Narrower MLPs are padded to the widest chosen width with hidden units whose incoming and outgoing weights and
-    bias are 0: ``relu(0) * 0`` adds nothing. Target scaling and the first module's other settings are kept.
+    bias are 0: ``relu(0) * 0`` adds nothing. Target scaling and the first module's other settings are kept. Under
+    ``--layers weighted`` each candidate learned its own layer weights: they are folded into its first layer
+    (:meth:`~probes.mlp.BatchedMLPModule.served_weight1`), so the merged module reads the served features directly.
     """
     first = modules[0]
     width = max(modules[index].hparams.hidden_dim for index in np.unique(chosen))
+    served_width = first.served_weight1().shape[1]
     with torch.random.fork_rng(devices=[]):  # its initial draw is overwritten; the caller's RNG stays untouched
-        merged = StandardizedMLPModule(input_dim=first.hparams.input_dim, n_outputs=len(chosen), hidden_dim=width,
+        merged = StandardizedMLPModule(input_dim=served_width, n_outputs=len(chosen), hidden_dim=width,
                                        learning_rate=first.hparams.learning_rate,
                                        weight_decay=first.hparams.weight_decay)
     merged.set_target_scaling(first.target_mean.cpu().numpy(), first.target_scale.cpu().numpy())
@@ -286,7 +292,7 @@ def merge_outputs(modules: list[StandardizedMLPModule], chosen: np.ndarray) -> S
         for output, index in enumerate(chosen.tolist()):
             source = modules[index]
             hidden = source.hparams.hidden_dim
-            merged.weight1[output, :, :hidden] = source.weight1[output]
+            merged.weight1[output, :, :hidden] = source.served_weight1()[output]
             merged.bias1[output, :hidden] = source.bias1[output]
             merged.weight2[output, :hidden] = source.weight2[output]
             merged.bias2[output] = source.bias2[output]

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from analyses.context import AuditContext
-from datamodules.embeddings import convert_embeddings
-from datamodules.store import EmbeddingStore
-from datamodules.quality_predictions import load_quality_predictions
+from datamodules.embeddings import open_embeddings
 from datamodules.fold_datamodule import DEFAULT_CLIP
+from datamodules.quality_predictions import load_quality_predictions
+from datamodules.store import EmbeddingStore
 from probes.ensemble import predict_keys
 
 DEFAULT_QUALITY_PROBER = "ridge_tuned"
@@ -83,8 +83,10 @@ def stats_features(context: AuditContext, keys: list[str] | tuple[str, ...], emb
 
 
 def _store(context: AuditContext, embeddings_input: str) -> EmbeddingStore:
-    """The store of an embeddings input, converted (and its source hashed) once per run."""
+    """The store of an embeddings input (a ``.pt`` file or a store directory), opened once per run through the
+    cache's layer selection."""
     if embeddings_input not in context.stores:
         path = Path(context.inputs[embeddings_input])
-        context.stores[embeddings_input] = convert_embeddings(path, context.out_dir / "stores" / embeddings_input)
+        context.stores[embeddings_input] = open_embeddings(path, context.out_dir / "stores" / embeddings_input,
+                                                           context.cache.store.selection)
     return context.stores[embeddings_input]

@@ -13,6 +13,8 @@ from analyses.plots_probing import plot_probe_r2
 from analyses.probe_metrics import r2_per_dimension
 from analyses.probing_comparison import compare_probers
 from datamodules.dimensions import DIMENSIONS
+from datamodules.layers import LayerSelection
+from probes.registry import available_probers
 
 #: ``audit.json`` key of the original notebook for each prober (variants share their family's key).
 ORIGINAL_SECTION: dict[str, str] = {
@@ -51,6 +53,11 @@ class ProbingCallback(AuditSectionCallback):
             n_permutations=int(context.settings.get("n_permutations", 1000)), seed=context.seed,
         )
         payload = comparison.to_dict()
+        if cache.store is not None:
+            payload["layers"] = {"selection": cache.store.selection.spec, "available": list(cache.store.layer_names)}
+            for name, entry in payload["probers"].items():
+                entry["layers"] = layers_protocol(name, cache.store.selection)
+                entry["protocol"] = f"{entry['protocol']}; frames: {entry['layers']}"
         for name, runs in context.inputs.get("seed_runs", {}).items():
             payload["probers"][name]["seed_runs"] = _seed_scores(cache.labels, context.predictions[name], runs)
         results: dict[str, Any] = {"probing_comparison": payload}
@@ -67,6 +74,15 @@ class ProbingCallback(AuditSectionCallback):
             data_description=f"{cache.directory}" + _seeds_line(context.inputs.get("seed_runs", {})),
         )
         return results, {"probe_r2_by_prober": figure}
+
+
+def layers_protocol(prober: str, selection: LayerSelection) -> str:
+    """What ``prober`` read of a store's layers, for its protocol line."""
+    if selection.kind != "weighted":
+        return selection.describe()
+    if getattr(available_probers().get(prober), "learns_layer_weights", False):
+        return f"softmax-weighted sum of {len(selection.layers)} layers, weights learned in each training fold"
+    return f"{len(selection.layers)} layers side by side (concatenated; this prober learns no layer weights)"
 
 
 def _seed_scores(labels: np.ndarray, ensemble: Any, runs: dict) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class TestEmbeddingStore:
     def test_frame_ranges_equal_per_segment_min_max(self, tmp_path: Path, source: tuple, monkeypatch,
                                                     block_frames: int) -> None:
         """Blocks of whole segments (a segment longer than a block is read whole) give the direct min and max."""
-        monkeypatch.setattr("datamodules.store._RANGE_BLOCK_FRAMES", block_frames)
+        monkeypatch.setattr("datamodules.store._BLOCK_VALUES", block_frames * 6)  # D = 6
         path, tensors = source
         ranges = convert_embeddings(path, tmp_path / "store").frame_ranges()
         assert ranges.shape == (len(tensors), 2, 6)

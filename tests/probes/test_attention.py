@@ -9,7 +9,6 @@ from sklearn.exceptions import NotFittedError
 
 from analyses.probe_metrics import r2_per_dimension
 from benchmarks.original.attention import attention_probe
-from datamodules.batching import read_frames
 from datamodules.fold_datamodule import FoldDataModule
 from probes.attention import AttentionPoolingModule, AttentionPoolingProber
 from probes.cross_validation import cross_validate
@@ -101,7 +100,7 @@ def test_batch_size_one_replays_the_original_loop(linear_cache) -> None:
     datamodule = FoldDataModule(cache, fold=2, view="frames", batch_size=1, seed=4)
     prober = AttentionPoolingProber(hidden_dim=8, max_epochs=3, batch_size=1, seed=4, accelerator="cpu")
     predictions, rows = prober.fit(datamodule).predict(datamodule.predict_dataloader())
-    embeddings = {key: torch.from_numpy(read_frames(cache.store, int(row)))
+    embeddings = {key: torch.from_numpy(cache.store.frames(int(row)))
                   for key, row in zip(cache.keys, cache.store_rows)}  # fmt: skip
     original, _ = attention_probe(embeddings, list(cache.keys), cache.labels,
                                   [(datamodule.fit_rows_, datamodule.val_rows_)], max_epochs=3, seed=4, hidden_dim=8)
