@@ -49,6 +49,11 @@ class FrameExtractor(ABC):
         Segment-level descriptors a listener would name (loudness, pedal use, note density, duration, ...), one
         value per file from :meth:`extract_segment`; the probing section's descriptor baseline fits Ridge on them.
         Empty (the default) when the extractor declares none.
+    layer_names : tuple of str
+        For an extractor of several representations (an audio model's hidden layers): the store layers it writes,
+        each file's frames then a ``{layer: (n_frames, width)}`` dict; empty (the default) for one ``[T, D]`` array.
+    default_layers : str or None
+        The layer selection a multi-layer store serves by default (:mod:`datamodules.layers`).
     """
 
     name: ClassVar[str]
@@ -56,6 +61,14 @@ class FrameExtractor(ABC):
     version: ClassVar[int] = 1
     input_suffixes: ClassVar[tuple[str, ...]] = ()
     descriptor_names: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def default_layers(self) -> str | None:
+        return None
 
     @property
     @abstractmethod
@@ -231,13 +244,16 @@ def extraction_source(extractor: FrameExtractor, files: Mapping[str, Path]) -> d
         fingerprint = file_fingerprint(path)
         record = [key, path.name, fingerprint["size"], fingerprint["sha256"]]
         digest.update(json.dumps(record).encode("utf-8"))
-    return {
+    source = {
         "extractor": extractor.settings(),
         "feature_names": list(extractor.feature_names),
         "descriptor_names": list(extractor.descriptor_names),
         "n_inputs": len(files),
         "inputs_sha256": digest.hexdigest(),
     }
+    if extractor.layer_names:  # single-layer sources keep the identity they had before multi-layer stores
+        source["layer_names"] = list(extractor.layer_names)
+    return source
 
 
 def extract_to_store(
@@ -283,7 +299,8 @@ def extract_to_store(
     adjusted: dict[str, dict[str, int]] = {}
     n_frames = 0
     writer = StoreWriter(store_dir, source=source, frame_rate_hz=extractor.frame_rate_hz,
-                         descriptor_names=extractor.descriptor_names)
+                         descriptor_names=extractor.descriptor_names, layer_names=extractor.layer_names or None,
+                         default_layers=extractor.default_layers)
     try:
         for index, key in enumerate(sorted(files), start=1):
             path = Path(files[key])
@@ -292,8 +309,8 @@ def extract_to_store(
             except UnusableInputError as error:
                 skipped.append(SkippedFile(key, str(path), str(error)))
             else:
-                writer.add(key, frames, origin=path, descriptors=descriptors)  # (n_frames, n_features)
-                n_frames += frames.shape[0]
+                writer.add(key, frames, origin=path, descriptors=descriptors)  # (n_frames, n_features) or by layer
+                n_frames += next(iter(frames.values())).shape[0] if isinstance(frames, Mapping) else frames.shape[0]
                 for name, value in file_counts.items():
                     counts[name] = counts.get(name, 0) + int(value)
                 if any(file_counts.values()):

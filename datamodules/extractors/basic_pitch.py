@@ -19,8 +19,11 @@ layer         width per frame        what it is
                                      frequency averaged in 8 bands of 11 keys
 ============  =====================  ===============================================================
 
-One extractor instance extracts one layer (``layer=``; a store holds one ``[T, D]`` tensor per segment); the
-internal maps are exposed by adding their tensors as graph outputs with the ``onnx`` package.
+By default (``layer="all"``) one pass of the network writes every representation as its own named layer of one
+multi-layer store (default selection ``note``; ``--layers contour`` etc. choose another, ``--layer-sweep`` probes
+each); ``layer=NAME`` writes a single-layer store. The internal maps are exposed by adding their tensors as graph
+outputs with the ``onnx`` package. Every segment also gets the audio descriptors of
+:mod:`datamodules.extractors.audio_descriptors` (loudness, brightness, onset density, duration).
 
 Windowing. The network reads windows of 43,844 samples and returns 172 frames; the first and last 15 frames of each
 window are dropped (edge effects) and the kept 142 frames tile the audio exactly: windows start every
@@ -42,6 +45,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from datamodules.extractors.audio_descriptors import AUDIO_DESCRIPTOR_NAMES, audio_descriptors
 from datamodules.extractors.audio_io import AUDIO_SUFFIXES, read_mono
 from datamodules.extractors.base import FrameExtractor
 
@@ -59,6 +63,8 @@ LAYER_TENSORS: dict[str, tuple[str, int]] = {
     "relu42": ("Relu__42:0", 88),
 }
 _CHANNELS = {"relu35": 32, "relu38": 8, "relu42": 32}
+ALL_LAYERS = "all"
+DEFAULT_LAYER = "note"
 _MODEL = ("saved_models", "icassp_2022", "nmp.onnx")
 
 
@@ -99,13 +105,30 @@ def to_frame_rate(source: np.ndarray, duration_s: float, source_rate_hz: float, 
     return frames
 
 
+def layer_feature_names(layer: str) -> tuple[str, ...]:
+    """``<layer>_<bin>`` for a posteriorgram, ``<layer>_c<channel>_b<band>`` for an internal map."""
+    if layer in _CHANNELS:
+        return tuple(f"{layer}_c{c}_b{b}" for c in range(_CHANNELS[layer]) for b in range(N_BANDS))
+    return tuple(f"{layer}_{index}" for index in range(LAYER_TENSORS[layer][1]))
+
+
+def band_average(layer: str, values: np.ndarray) -> np.ndarray:
+    """A layer's network output as ``(n_windows, 172, width)``: posteriorgrams as they are, internal maps
+    ``(n_windows, channels, 172, bins)`` averaged in 8 frequency bands, channel-major."""
+    if layer not in _CHANNELS:
+        return values  # (n_windows, 172, bins)
+    n_windows, channels, n_time, bins = values.shape
+    banded = values.reshape(n_windows, channels, n_time, N_BANDS, bins // N_BANDS).mean(axis=4)
+    return banded.transpose(0, 2, 1, 3).reshape(n_windows, n_time, channels * N_BANDS)
+
+
 class BasicPitchExtractor(FrameExtractor):
-    """One layer of basic-pitch's network per 40 ms frame, from WAV files (module docstring).
+    """basic-pitch's representations per 40 ms frame, from WAV files (module docstring).
 
     Parameters
     ----------
-    layer : str, default="note"
-        One of :data:`LAYER_TENSORS`.
+    layer : str, default="all"
+        ``"all"`` (every layer of :data:`LAYER_TENSORS`, one store layer each) or one of them.
     batch_windows : int, default=16
         Windows per onnxruntime call (memory, not results).
 
@@ -117,12 +140,13 @@ class BasicPitchExtractor(FrameExtractor):
 
     name: ClassVar[str] = "basic-pitch"
     frame_rate_hz: ClassVar[float] = 25.0
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     input_suffixes: ClassVar[tuple[str, ...]] = AUDIO_SUFFIXES
+    descriptor_names: ClassVar[tuple[str, ...]] = AUDIO_DESCRIPTOR_NAMES
 
-    def __init__(self, layer: str = "note", batch_windows: int = 16) -> None:
-        if layer not in LAYER_TENSORS:
-            raise ValueError(f"layer={layer!r}: expected one of {sorted(LAYER_TENSORS)}")
+    def __init__(self, layer: str = ALL_LAYERS, batch_windows: int = 16) -> None:
+        if layer != ALL_LAYERS and layer not in LAYER_TENSORS:
+            raise ValueError(f"layer={layer!r}: expected {ALL_LAYERS!r} or one of {sorted(LAYER_TENSORS)}")
         if isinstance(batch_windows, bool) or not isinstance(batch_windows, int) or batch_windows < 1:
             raise ValueError(f"batch_windows={batch_windows!r}: expected a positive integer")
         self.layer = layer
@@ -130,24 +154,45 @@ class BasicPitchExtractor(FrameExtractor):
         self._session: Any = None
 
     @property
+    def layer_names(self) -> tuple[str, ...]:
+        """The store layers written: every representation for ``layer="all"``, else none (a single-layer store)."""
+        return tuple(LAYER_TENSORS) if self.layer == ALL_LAYERS else ()
+
+    @property
+    def default_layers(self) -> str | None:
+        return DEFAULT_LAYER if self.layer == ALL_LAYERS else None
+
+    @property
     def feature_names(self) -> tuple[str, ...]:
-        """``<layer>_<bin>`` for posteriorgrams, ``<layer>_c<channel>_b<band>`` for internal maps."""
-        if self.layer in _CHANNELS:
-            return tuple(f"{self.layer}_c{c}_b{b}" for c in range(_CHANNELS[self.layer]) for b in range(N_BANDS))
-        return tuple(f"{self.layer}_{index}" for index in range(LAYER_TENSORS[self.layer][1]))
+        """``<layer>_<bin>`` for posteriorgrams, ``<layer>_c<channel>_b<band>`` for internal maps (every layer's, in
+        layer order, for ``layer="all"``)."""
+        return tuple(name for layer in self._layers() for name in layer_feature_names(layer))
 
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "layer": self.layer, "model": "basic-pitch 0.4.0 icassp_2022 nmp.onnx"}
 
-    def extract_with_counts(self, path: Path) -> tuple[np.ndarray, dict[str, int]]:
-        """Frames ``(ceil(duration_s * 25), width)`` float32 of one WAV file, and its adjustment counts."""
-        audio, counts = read_mono(path, SAMPLE_RATE_HZ)
-        source = self.source_frames(audio)  # (n_source, width) at 86.13 per second
-        frames = to_frame_rate(source, audio.size / SAMPLE_RATE_HZ, SAMPLE_RATE_HZ / HOP_SAMPLES, self.frame_rate_hz)
-        return frames.astype(np.float32), counts
+    def extract_with_counts(self, path: Path) -> tuple[np.ndarray | dict[str, np.ndarray], dict[str, int]]:
+        """Frames ``(ceil(duration_s * 25), width)`` float32 of one WAV file (a dict of them by layer for
+        ``layer="all"``), and its adjustment counts."""
+        frames, counts, _ = self.extract_segment(path)
+        return frames, counts
 
-    def source_frames(self, audio: np.ndarray) -> np.ndarray:
-        """The layer at the network's own rate, shape ``(ceil(n_samples / 256), width)``, for 22,050 Hz mono audio."""
+    def extract_segment(self, path: Path) -> tuple[np.ndarray | dict[str, np.ndarray], dict[str, int], np.ndarray]:
+        """Frames (as :meth:`extract_with_counts`), adjustment counts and the audio descriptors of one WAV file."""
+        audio, counts = read_mono(path, SAMPLE_RATE_HZ)
+        source = self.source_frames(audio)  # {layer: (n_source, width)} at 86.13 per second, onset included
+        duration_s = audio.size / SAMPLE_RATE_HZ
+        frames = {layer: to_frame_rate(source[layer], duration_s, SAMPLE_RATE_HZ / HOP_SAMPLES,
+                                       self.frame_rate_hz).astype(np.float32) for layer in self._layers()}  # fmt: skip
+        descriptors = audio_descriptors(audio, SAMPLE_RATE_HZ, source["onset"])
+        return (frames if self.layer == ALL_LAYERS else frames[self.layer]), counts, descriptors
+
+    def _layers(self) -> tuple[str, ...]:
+        return tuple(LAYER_TENSORS) if self.layer == ALL_LAYERS else (self.layer,)
+
+    def source_frames(self, audio: np.ndarray) -> dict[str, np.ndarray]:
+        """Each extracted layer and the onset posteriorgram at the network's own rate, ``{layer: (ceil(n_samples /
+        256), width)}``, for 22,050 Hz mono audio."""
         n_source = math.ceil(audio.size / HOP_SAMPLES)
         padded = np.concatenate([np.zeros(EDGE_FRAMES * HOP_SAMPLES, np.float32), audio])
         starts = range(0, max(n_source, 1) * HOP_SAMPLES, KEPT_FRAMES * HOP_SAMPLES)
@@ -155,20 +200,20 @@ class BasicPitchExtractor(FrameExtractor):
         for index, start in enumerate(starts):
             chunk = padded[start : start + WINDOW_SAMPLES]
             windows[index, : len(chunk), 0] = chunk
-        outputs = [self._run(windows[first : first + self.batch_windows])
+        layers = tuple(dict.fromkeys((*self._layers(), "onset")))
+        batches = [self._run(windows[first : first + self.batch_windows], layers)
                    for first in range(0, len(windows), self.batch_windows)]  # fmt: skip
-        kept = np.concatenate(outputs)[:, EDGE_FRAMES : EDGE_FRAMES + KEPT_FRAMES]  # (n_windows, 142, width)
-        return kept.reshape(-1, kept.shape[-1])[:n_source]
+        source = {}
+        for layer in layers:
+            kept = np.concatenate([batch[layer] for batch in batches])[:, EDGE_FRAMES : EDGE_FRAMES + KEPT_FRAMES]
+            source[layer] = kept.reshape(-1, kept.shape[-1])[:n_source]  # (n_source, width)
+        return source
 
-    def _run(self, windows: np.ndarray) -> np.ndarray:
-        """The layer for a batch of windows, ``(n_windows, 172, width)`` (internal maps band-averaged)."""
-        tensor, bins = LAYER_TENSORS[self.layer]
-        (values,) = self._inference_session().run([tensor], {INPUT_NAME: windows})
-        if self.layer not in _CHANNELS:
-            return values  # (n_windows, 172, bins)
-        n_windows, channels, n_time, _ = values.shape
-        banded = values.reshape(n_windows, channels, n_time, N_BANDS, bins // N_BANDS).mean(axis=4)
-        return banded.transpose(0, 2, 1, 3).reshape(n_windows, n_time, channels * N_BANDS)
+    def _run(self, windows: np.ndarray, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """``layers`` for a batch of windows, each ``(n_windows, 172, width)`` (internal maps band-averaged), from one
+        run of the network."""
+        values = self._inference_session().run([LAYER_TENSORS[layer][0] for layer in layers], {INPUT_NAME: windows})
+        return {layer: band_average(layer, value) for layer, value in zip(layers, values, strict=True)}
 
     def _inference_session(self) -> Any:
         if self._session is None:
@@ -179,9 +224,9 @@ class BasicPitchExtractor(FrameExtractor):
                 raise ImportError(f"basic-pitch frames need onnxruntime and onnx ({error}); pip install onnxruntime "
                                   "onnx") from None
             model = onnx.load(str(model_path()))
-            tensor = LAYER_TENSORS[self.layer][0]
-            if tensor not in {output.name for output in model.graph.output}:
-                model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
+            for tensor, _ in LAYER_TENSORS.values():
+                if tensor not in {output.name for output in model.graph.output}:
+                    model.graph.output.append(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
             options = onnxruntime.SessionOptions()
             self._session = onnxruntime.InferenceSession(model.SerializeToString(), options,
                                                          providers=["CPUExecutionProvider"])

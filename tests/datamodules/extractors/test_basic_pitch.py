@@ -14,6 +14,7 @@ import pytest
 from scipy.io import wavfile
 
 from datamodules.extractors import extract_to_store
+from datamodules.extractors.audio_descriptors import AUDIO_DESCRIPTOR_NAMES
 from datamodules.extractors.audio_io import read_mono
 from datamodules.extractors.base import UnusableInputError
 from datamodules.extractors.basic_pitch import (
@@ -85,12 +86,12 @@ class TestBasicPitchExtractor:
         """Each kept frame is the network's output for its own window: no frame repeated or lost at window seams."""
         extractor = BasicPitchExtractor(layer="onset")
         audio = np.random.default_rng(1).normal(0, 0.05, 3 * KEPT_FRAMES * HOP_SAMPLES).astype(np.float32)
-        frames = extractor.source_frames(audio)
+        frames = extractor.source_frames(audio)["onset"]
         assert frames.shape == (3 * KEPT_FRAMES, 88)
         padded = np.concatenate([np.zeros(EDGE_FRAMES * HOP_SAMPLES, np.float32), audio, np.zeros(50000, np.float32)])
         start = KEPT_FRAMES * HOP_SAMPLES  # the second window, run alone
         window = padded[start : start + 43844][None, :, None]
-        alone = extractor._run(window)[0, EDGE_FRAMES : EDGE_FRAMES + KEPT_FRAMES]
+        alone = extractor._run(window, ("onset",))["onset"][0, EDGE_FRAMES : EDGE_FRAMES + KEPT_FRAMES]
         np.testing.assert_allclose(frames[KEPT_FRAMES : 2 * KEPT_FRAMES], alone, rtol=1e-5, atol=1e-6)
 
     @pytest.mark.skipif(not SOUNDFONT.is_file() or importlib.util.find_spec("fluidsynth") is None,
@@ -126,5 +127,20 @@ class TestBasicPitchExtractor:
         assert EmbeddingStore(tmp_path / "store").keys == ("good_4bars_1_1",)
 
     def test_bad_layer(self) -> None:
-        with pytest.raises(ValueError, match=r"layer='pitch': expected one of \['contour'"):
+        with pytest.raises(ValueError, match=r"layer='pitch': expected 'all' or one of \['contour'"):
             BasicPitchExtractor(layer="pitch")
+
+    def test_all_layers_in_one_pass_equal_each_layer_alone(self, tmp_path: Path) -> None:
+        """The default extractor writes one multi-layer store whose every layer is that layer's own extraction,
+        with the audio descriptors beside them."""
+        audio = np.random.default_rng(4).normal(0, 0.05, 2 * SAMPLE_RATE_HZ).astype(np.float32)
+        wavfile.write(tmp_path / "n_4bars_1_1.wav", SAMPLE_RATE_HZ, audio)
+        report = extract_to_store(BasicPitchExtractor(), {"n_4bars_1_1": tmp_path / "n_4bars_1_1.wav"},
+                                  tmp_path / "store")
+        store = EmbeddingStore(tmp_path / "store")
+        assert report.n_extracted == 1 and store.layer_names == tuple(LAYER_TENSORS)
+        assert store.selection.spec == "note" and store.descriptor_names == AUDIO_DESCRIPTOR_NAMES
+        for layer in LAYER_TENSORS:
+            alone, _ = BasicPitchExtractor(layer=layer).extract_with_counts(tmp_path / "n_4bars_1_1.wav")
+            np.testing.assert_array_equal(store.with_layers(layer).frames(0), alone.astype(np.float16))
+        assert store.descriptors()[0, 0] == pytest.approx(2.0)
