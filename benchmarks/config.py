@@ -38,6 +38,9 @@ class RunConfig:
     layers : str
         Which layers of a multi-layer store every prober reads (:mod:`datamodules.layers`: ``"5"``, ``"9-12"``,
         ``"weighted"``, ``"default"``), for the downstream stores too.
+    layer_sweep : tuple of str or None
+        None: no sweep. Otherwise the probing section is also run for every layer of the store and for these extra
+        selections (e.g. ``("9-12", "weighted")``), results in ``audit.json["layer_sweep"]``.
     quality_predictions : Path or None
         A user's predicted qualities (``{"dimensions": [...], "predictions": {id: [19]}}``) for the downstream
         validations, instead of the suite's own fold ensemble.
@@ -73,6 +76,7 @@ class RunConfig:
     masterclass_embeddings: Path | None = None
     competition_embeddings: Path | None = None
     layers: str = "default"
+    layer_sweep: tuple[str, ...] | None = None
     quality_predictions: Path | None = None
     quality_prober: str = "ridge_tuned"
     synthetic_scale: str = "default"
@@ -113,9 +117,9 @@ class RunConfig:
     def fingerprint(self) -> str:
         """SHA-256 over the settings that change any unit's result.
 
-        Excluded: the output directory, the accelerator, and which sections and probers run (they choose units
-        of work, not how a unit computes), so a later run may add sections or probers to an output directory.
+        Excluded: the output directory, the accelerator, and which sections, probers and layer-sweep selections run
+        (they choose units of work, not how a unit computes), so a later run may add sections or probers to an output directory.
         """
-        excluded = ("out", "accelerator", "sections", "probes")
+        excluded = ("out", "accelerator", "sections", "probes", "layer_sweep")
         payload = {key: value for key, value in self.to_dict().items() if key not in excluded}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()

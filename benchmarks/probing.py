@@ -41,18 +41,18 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
     ``predictions/<prober>/`` and reused when the run's configuration fingerprint matches.
     """
     nulls: dict[str, np.ndarray] = {}
-    seed_runs: dict[str, dict] = {}
+    per_seed: dict[str, dict] = {}
     trainer_kwargs = {"enable_progress_bar": sys.stderr.isatty()}
     for name in config.probes:
         kwargs = prober_kwargs(name, config)
         started = time.perf_counter()
         runs = [cross_validate(name, context.cache, out, seed=seed, logger_root=Path(out) / "tensorboard",
                                trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(), **kwargs)
-                for seed, out in _seed_runs(name, config)]
+                for seed, out in seed_runs(name, config)]
         oof = seed_ensemble(runs)
         context.predictions[name] = oof
         if len(runs) > 1:
-            seed_runs[name] = {"seeds": [run.seed for run in runs], "predictions": [run.predictions for run in runs]}
+            per_seed[name] = {"seeds": [run.seed for run in runs], "predictions": [run.predictions for run in runs]}
         template = build_prober(name, config.seed, **kwargs)
         stacked = template.view == "stats" and hasattr(template, "fit_arrays")
         if stacked and config.n_permutations > 0:
@@ -63,7 +63,7 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
                   + (f", permutation null ({config.n_permutations})" if name in nulls else "")
                   + f" in {time.perf_counter() - started:.1f} s")
     context.inputs["nulls"] = nulls
-    context.inputs["seed_runs"] = seed_runs
+    context.inputs["seed_runs"] = per_seed
     context.inputs["fitted_baselines"] = {"descriptors": descriptor_baseline_or_reason(context.cache, config.clip)}
 
 
@@ -77,7 +77,7 @@ def descriptor_baseline_or_reason(cache: PercepianoCache, clip: float | None) ->
     return descriptor_baseline(values, names, cache.labels, cache.folds, np.asarray(cache.excerpts), clip=clip)
 
 
-def _seed_runs(name: str, config: RunConfig) -> list[tuple[int, Path]]:
+def seed_runs(name: str, config: RunConfig) -> list[tuple[int, Path]]:
     """``(seed, output directory)`` of each run of ``name``: ``config.prober_seeds`` seeds if the prober takes a
     seed, else one; the first seed writes under ``config.out``, the others under ``config.out/seeds/seed<k>``."""
     n_seeds = config.prober_seeds if "seed" in build_prober(name, config.seed).get_params() else 1

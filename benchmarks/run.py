@@ -16,6 +16,7 @@ from benchmarks.output_guard import ConfigurationChangedError
 from benchmarks.summary import print_summary
 from benchmarks.suite import run_suite
 from datamodules.errors import DataContractError
+from datamodules.layers import LayerSelectionError
 from datamodules.fold_datamodule import DEFAULT_CLIP
 from probes.registry import UnknownProberError
 
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="layers of a multi-layer store the probers read: one ('5', 'note'), the mean of a range "
                              "('9-12') or list ('9,11'), or 'weighted' (learned softmax weights; default: the "
                              "store's default)")
+    parser.add_argument("--layer-sweep", nargs="*", default=None, metavar="SELECTION",
+                        help="also probe every layer of a multi-layer store, and these extra selections (e.g. "
+                             "9-12 weighted); results in audit.json layer_sweep, a heatmap per prober")
     parser.add_argument("--quality-predictions", type=Path,
                         help="your own predicted qualities for the downstream sections (JSON; see README)")
     parser.add_argument("--quality-prober", default="ridge_tuned",
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     force = arguments.force
     settings = {key: value for key, value in vars(arguments).items() if key != "force"}
+    if settings["layer_sweep"] is not None:
+        settings["layer_sweep"] = tuple(settings["layer_sweep"])
     command = [Path(sys.executable).name, "-m", "benchmarks.run", *(sys.argv[1:] if argv is None else argv)]
     try:
         config = RunConfig(**settings)
@@ -98,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         audit = run_suite(config, force=force, command=command)
-    except (DataContractError, ConfigurationChangedError, FileNotFoundError, UnknownProberError) as error:
+    except (DataContractError, ConfigurationChangedError, FileNotFoundError, UnknownProberError, LayerSelectionError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print_summary(audit, config.out)

@@ -9,6 +9,7 @@ from analyses.callbacks.distributions import DistributionsCallback
 from analyses.callbacks.factor_structure import FactorStructureCallback
 from analyses.callbacks.fold_integrity import FoldIntegrityCallback
 from analyses.callbacks.label_correlation import LabelCorrelationCallback
+from analyses.callbacks.layer_sweep import LayerSweepCallback
 from analyses.callbacks.probing import ProbingCallback
 from analyses.callbacks.reliability import ReliabilityCallback
 from analyses.callbacks.residuals import ResidualsCallback
@@ -22,7 +23,7 @@ def callbacks_for(section: str, config: RunConfig) -> list[AuditSectionCallback]
         return [LabelCorrelationCallback(), FactorStructureCallback(), DistributionsCallback(), ReliabilityCallback(),
                 FoldIntegrityCallback()]
     if section == "probing":
-        return [ProbingCallback()]
+        return [ProbingCallback(), *([LayerSweepCallback()] if config.layer_sweep is not None else [])]
     if section == "embedding":
         return [ResidualsCallback(), CCACallback()]
     if section == "downstream":

@@ -17,6 +17,7 @@ from benchmarks.config import RunConfig
 from benchmarks.output_guard import claim_output_directory
 from benchmarks.provenance import input_hashes, provenance
 from benchmarks.report import write_report
+from benchmarks.layer_sweep import run_layer_sweep
 from benchmarks.probing import run_probing
 from benchmarks.sections import callbacks_for
 from datamodules.cache import EMBEDDINGS_FILE, FOLDS_FILE, LABELS_FILE, STORE_DIR, PercepianoCache, open_cache
@@ -76,6 +77,10 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
         tick = time.perf_counter()
         run_probing(context, config)
         timings["probing_fit"] = time.perf_counter() - tick
+        if config.layer_sweep is not None:
+            tick = time.perf_counter()
+            run_layer_sweep(context, config)
+            timings["layer_sweep_fit"] = time.perf_counter() - tick
     callbacks: list[AuditSectionCallback] = [cb for section in config.sections for cb in callbacks_for(section, config)]
     tick = time.perf_counter()
     run_audit_callbacks(context, callbacks, Path(config.out) / "tensorboard")

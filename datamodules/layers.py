@@ -26,6 +26,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 Kind = Literal["single", "mean", "weighted"]
+
+
+class LayerSelectionError(ValueError):
+    """A layer selection the store cannot serve (unknown layer, backwards range, layers of different widths)."""
 WEIGHTED = "weighted"
 DEFAULT = "default"
 
@@ -71,7 +75,7 @@ def parse_layers(spec: str, layer_names: Sequence[str], default: str, origin: ob
 
     Raises
     ------
-    ValueError
+    LayerSelectionError
         For an unknown layer name, an empty or reversed range, or a repeated layer (naming ``origin`` and the
         layers that exist).
     """
@@ -84,7 +88,7 @@ def parse_layers(spec: str, layer_names: Sequence[str], default: str, origin: ob
 
     def position(name: str) -> int:
         if name not in names:
-            raise ValueError(f"{origin}: no layer {name!r} in --layers {spec!r}; the store has layers {list(names)}")
+            raise LayerSelectionError(f"{origin}: no layer {name!r} in --layers {spec!r}; the store has layers {list(names)}")
         return names.index(name)
 
     if text in names:
@@ -93,13 +97,13 @@ def parse_layers(spec: str, layer_names: Sequence[str], default: str, origin: ob
         chosen = [name.strip() for name in text.split(",")]
         positions = [position(name) for name in chosen]
         if len(set(positions)) != len(positions):
-            raise ValueError(f"{origin}: --layers {spec!r} repeats a layer")
+            raise LayerSelectionError(f"{origin}: --layers {spec!r} repeats a layer")
         return LayerSelection(text, "mean", tuple(names[index] for index in sorted(positions)))
     if "-" in text:
         first, _, last = text.partition("-")
         start, stop = position(first.strip()), position(last.strip())
         if stop < start:
-            raise ValueError(f"{origin}: --layers {spec!r} runs backwards (store order {list(names)})")
+            raise LayerSelectionError(f"{origin}: --layers {spec!r} runs backwards (store order {list(names)})")
         chosen = names[start : stop + 1]
         return LayerSelection(text, "single" if len(chosen) == 1 else "mean", chosen)
-    raise ValueError(f"{origin}: no layer {text!r} in --layers {spec!r}; the store has layers {list(names)}")
+    raise LayerSelectionError(f"{origin}: no layer {text!r} in --layers {spec!r}; the store has layers {list(names)}")

@@ -37,7 +37,7 @@ import numpy as np
 
 from datamodules.errors import contract_error
 from datamodules.jsonio import read_json, write_json_atomic
-from datamodules.layers import LayerSelection, parse_layers
+from datamodules.layers import LayerSelection, LayerSelectionError, parse_layers
 
 FORMAT_VERSION = 2
 #: Store formats this reader opens (1: one layer, before multi-layer stores).
@@ -325,7 +325,7 @@ class EmbeddingStore:
         self.selection: LayerSelection = parse_layers(spec, self.layer_names, self.default_layers, self.store_dir)
         self.layer_dims: tuple[int, ...] = tuple(self._layers[name].dim for name in self.selection.layers)
         if self.selection.kind == "mean" and len(set(self.layer_dims)) > 1:
-            raise ValueError(f"{self.store_dir}: --layers {self.selection.spec!r} averages layers of different widths "
+            raise LayerSelectionError(f"{self.store_dir}: --layers {self.selection.spec!r} averages layers of different widths "
                              f"{dict(zip(self.selection.layers, self.layer_dims, strict=True))}")
         self.dim: int = sum(self.layer_dims) if self.selection.kind == "weighted" else self.layer_dims[0]
         self.frame_rate_hz: float = float(self.manifest["frame_rate_hz"])

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from datamodules.layers import LayerSelectionError
+
 #: Multiplier of the layer-weight logits' parameter (a per-parameter learning-rate multiplier for Adam).
 LOGIT_SCALE = 10.0
 
@@ -71,7 +73,7 @@ def layer_shape(datamodule: Any) -> tuple[int, int]:
         return 1, store.dim
     widths = sorted(set(store.layer_dims))
     if len(widths) > 1:
-        raise ValueError(f"{store.store_dir}: --layers weighted needs layers of one width to sum, but its layers have "
+        raise LayerSelectionError(f"{store.store_dir}: --layers weighted needs layers of one width to sum, but its layers have "
                          f"widths {dict(zip(store.selection.layers, store.layer_dims, strict=True))}; choose one "
                          "layer or a range of equal-width layers")
     return len(store.layer_dims), widths[0]

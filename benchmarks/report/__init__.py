@@ -19,6 +19,7 @@ from benchmarks.report.labels import (
     render_fold_integrity,
     render_reliability,
 )
+from benchmarks.report.layers import render_layer_sweep
 from benchmarks.report.probing import render_probing
 from datamodules.jsonio import write_text_atomic
 
@@ -30,6 +31,7 @@ SECTIONS: tuple[tuple[str, Renderer], ...] = (
     ("4. Rater reliability and noise ceiling", render_reliability),
     ("4b. Fold integrity", render_fold_integrity),
     ("5. Probing: which dimensions are audible", render_probing),
+    ("5e. Layer sweep: which layer hears each dimension", render_layer_sweep),
     ("6. Residuals", render_residuals),
     ("7. Canonical correlations", render_cca),
     ("8. Teacher STOP prediction", render_stop_prediction),

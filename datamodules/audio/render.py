@@ -27,6 +27,8 @@ import numpy as np
 from datamodules.extractors.midi import MidiPerformance, SOFT_CC, SUSTAIN_CC
 from datamodules.extractors.midi_frames import pedal_down_intervals, sounding_ends
 
+#: FluidSynth's log level of warnings (``FLUID_WARN``); errors are still printed.
+_FLUID_WARN = 2
 #: Debian packages that provide FluidSynth and the SoundFonts this module was measured with.
 APT_PACKAGES = ("fluidsynth", "fluid-soundfont-gm", "musescore-general-soundfont-small")
 
@@ -93,13 +95,16 @@ def performance_end_s(performance: MidiPerformance, sustain_threshold: int = 64)
 
 
 class Renderer:
-    """Render performances with FluidSynth, each from a freshly created synthesizer.
+    """Render performances with FluidSynth, each from a freshly created synthesizer sharing one loaded SoundFont.
 
     A synthesizer reused across files (even after ``system_reset`` and ``all_sounds_off``) was measured to render
     the same file differently after other files (differences up to 0.02 of full scale, growing with the time played
-    before), while fresh synthesizers agree exactly: so every file gets its own synthesizer and loads the SoundFont
-    anew (0.3 s for FluidR3_GM.sf2, 4.6 s for the compressed MuseScore_General_Lite.sf3 on this machine). Renders are
-    then independent of order, and a resumed render equals an uninterrupted one.
+    before), while fresh synthesizers agree exactly: so every file gets its own synthesizer. The SoundFont, which is
+    read-only sample and preset data, is loaded once (0.3 s for FluidR3_GM.sf2, 4.6 s for the compressed
+    MuseScore_General_Lite.sf3 on this machine) into a holder synthesizer and lent to each fresh one
+    (``fluid_synth_add_sfont``; taken back with ``fluid_synth_remove_sfont`` before it is deleted): renders are
+    bit-identical to renders with the SoundFont loaded anew, in any order (tested), so a resumed render equals an
+    uninterrupted one.
 
     Parameters
     ----------
@@ -122,6 +127,18 @@ class Renderer:
                               f"pip install pyfluidsynth and apt-get install {APT_PACKAGES[0]}") from None
         self.settings = settings
         self._fluidsynth = fluidsynth
+        self._holder: object | None = None
+        self._font: int | None = None
+        pointer = ctypes.c_void_p
+        self._add_font = fluidsynth.cfunc("fluid_synth_add_sfont", ctypes.c_int, ("synth", pointer, 1),
+                                          ("sfont", pointer, 1))
+        self._remove_font = fluidsynth.cfunc("fluid_synth_remove_sfont", ctypes.c_int, ("synth", pointer, 1),
+                                             ("sfont", pointer, 1))
+        self._font_by_id = fluidsynth.cfunc("fluid_synth_get_sfont_by_id", pointer, ("synth", pointer, 1),
+                                            ("id", ctypes.c_int, 1))
+        set_log = fluidsynth.cfunc("fluid_set_log_function", pointer, ("level", ctypes.c_int, 1),
+                                   ("fun", pointer, 1), ("data", pointer, 1))
+        set_log(_FLUID_WARN, None, None)  # a fresh synth warns once per MIDI channel that no SoundFont is loaded yet
         self._write_float = fluidsynth.cfunc(
             "fluid_synth_write_float", ctypes.c_int, ("synth", ctypes.c_void_p, 1), ("len", ctypes.c_int, 1),
             ("lout", ctypes.c_void_p, 1), ("loff", ctypes.c_int, 1), ("lincr", ctypes.c_int, 1),
@@ -142,13 +159,15 @@ class Renderer:
             If FluidSynth cannot load the SoundFont.
         """
         settings = self.settings
-        synth = self._fluidsynth.Synth(gain=settings.gain, samplerate=float(settings.sample_rate_hz),
-                                       **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+        font = self._shared_font()
+        synth = self._new_synth()
+        lent = False
         try:
-            font = synth.sfload(str(settings.soundfont))
-            if font < 0:
-                raise ValueError(f"{settings.soundfont}: FluidSynth could not load this SoundFont")
-            synth.program_select(0, font, 0, settings.program)
+            font_id = self._add_font(synth.synth, font)
+            lent = font_id >= 0
+            if not lent:
+                raise ValueError(f"{settings.soundfont}: FluidSynth could not add the loaded SoundFont")
+            synth.program_select(0, font_id, 0, settings.program)
             n_total = int(round((performance_end_s(performance, settings.sustain_threshold) + settings.tail_s)
                                 * settings.sample_rate_hz))  # fmt: skip
             chunks, position = [], 0
@@ -161,9 +180,32 @@ class Renderer:
                 action(synth)
             chunks.append(self._write(synth, n_total - position))
         finally:
+            if lent:
+                self._remove_font(synth.synth, font)  # the holder keeps it; deleting the synth must not free it
             synth.delete()
         stereo = np.concatenate(chunks)  # (n_samples, 2)
         return stereo.mean(axis=1), int(np.sum(np.abs(stereo) > 1.0))
+
+    def _new_synth(self) -> object:
+        """A fresh dry synthesizer at the settings' gain and rate."""
+        return self._fluidsynth.Synth(gain=self.settings.gain, samplerate=float(self.settings.sample_rate_hz),
+                                      **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+
+    def _shared_font(self) -> int:
+        """The SoundFont loaded once into the holder synthesizer, as a ``fluid_sfont_t`` pointer."""
+        if self._font is None:
+            self._holder = self._new_synth()
+            font_id = self._holder.sfload(str(self.settings.soundfont))
+            if font_id < 0:
+                raise ValueError(f"{self.settings.soundfont}: FluidSynth could not load this SoundFont")
+            self._font = self._font_by_id(self._holder.synth, font_id)
+        return self._font
+
+    def close(self) -> None:
+        """Free the loaded SoundFont (the renderer loads it again if used later)."""
+        if self._holder is not None:
+            self._holder.delete()
+        self._holder, self._font = None, None
 
     def _write(self, synth: object, n_samples: int) -> np.ndarray:
         """The next ``n_samples`` of float32 stereo from ``synth``, shape ``(n_samples, 2)``."""

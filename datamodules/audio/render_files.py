@@ -77,6 +77,19 @@ def render_files(files: Mapping[str, Path], out_dir: Path, settings: RenderSetti
     report = RenderReport(settings=settings.to_dict())
     earlier = _earlier_records(out_dir / MANIFEST_FILE, report.settings)
     started = time.perf_counter()
+    try:
+        _render_missing(renderer, files, out_dir, earlier, report, progress)
+    finally:
+        renderer.close()
+    report.elapsed_s = time.perf_counter() - started
+    write_json_atomic(out_dir / MANIFEST_FILE, report.to_dict())
+    return report
+
+
+def _render_missing(renderer: Renderer, files: Mapping[str, Path], out_dir: Path, earlier: dict, report: RenderReport,
+                    progress: Callable[[int, int, str], None] | None) -> None:  # fmt: skip
+    """Render every key of ``files`` not already in ``earlier`` into ``out_dir``, recording each in ``report``."""
+    settings = renderer.settings
     for index, key in enumerate(sorted(files), start=1):
         target = out_dir / f"{key}.wav"
         if key in earlier and target.is_file():
@@ -98,9 +111,6 @@ def render_files(files: Mapping[str, Path], out_dir: Path, settings: RenderSetti
                     write_json_atomic(out_dir / MANIFEST_FILE, report.to_dict())
         if progress is not None:
             progress(index, len(files), key)
-    report.elapsed_s = time.perf_counter() - started
-    write_json_atomic(out_dir / MANIFEST_FILE, report.to_dict())
-    return report
 
 
 def _earlier_records(manifest: Path, settings: dict) -> dict:

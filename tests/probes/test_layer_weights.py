@@ -32,7 +32,7 @@ def planted_layers_cache(root: Path, seed: int = 0) -> PercepianoCache:
               "val": [k for k, e in zip(keys, excerpt, strict=True) if e % 3 == f]} for f in range(3)]
     (root / "folds.json").write_text(json.dumps(folds))
     names = [str(layer) for layer in range(N_LAYERS)]
-    with StoreWriter(root / "store", source={"planted": seed}, layer_names=names) as writer:
+    with StoreWriter(root / "store", source={"planted": seed}, layer_names=names, default_layers="2") as writer:
         for key, row in zip(keys, labels, strict=True):
             n_frames = int(rng.integers(3, 12))
             layers = rng.normal(size=(N_LAYERS, 1, DIM)) + rng.normal(size=(N_LAYERS, n_frames, DIM)) * 0.3

@@ -1,0 +1,68 @@
+"""The layer sweep fit: the probing section once per layer (and per chosen range) of a multi-layer store, resumably.
+
+Each selection's fits go to ``<out>/layer_sweep/<selection>/`` with the same per-fold resume as the main probing
+fit (a fold is refitted only when its configuration hash, which names the layer selection, changes); the run's own
+selection reuses the main fit's predictions. :class:`~analyses.callbacks.layer_sweep.LayerSweepCallback` scores them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from pathlib import Path
+
+from analyses.callbacks.base import progress
+from analyses.context import AuditContext
+from benchmarks.config import RunConfig
+from benchmarks.probing import prober_kwargs, seed_ensemble, seed_runs
+from probes.cross_validation import OutOfFoldPredictions, cross_validate
+
+SWEEP_DIR = "layer_sweep"
+
+
+def sweep_selections(layer_names: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
+    """Every single layer in store order, then the ``extra`` selections (ranges, lists, ``weighted``) not already
+    listed."""
+    return tuple(dict.fromkeys((*layer_names, *extra)))
+
+
+def selection_dir(spec: str) -> str:
+    """A directory name for a selection (``"9-12"`` stays, ``"9,11"`` becomes ``"9_11"``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", spec)
+
+
+def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
+    """Fill ``context.inputs["layer_sweep"]`` with ``{prober: {selection: out-of-fold predictions}}``.
+
+    Raises
+    ------
+    ValueError
+        If the cache's store holds a single layer (nothing to sweep), or a selection is invalid for the store.
+    """
+    store = context.cache.store
+    if store is None or not store.is_multi_layer:
+        where = "no embeddings" if store is None else f"one layer ({store.store_dir})"
+        raise ValueError(f"--layer-sweep needs a multi-layer store; the cache has {where}")
+    selections = sweep_selections(store.layer_names, tuple(config.layer_sweep or ()))
+    sweep: dict[str, dict[str, OutOfFoldPredictions]] = {name: {} for name in config.probes}
+    trainer_kwargs = {"enable_progress_bar": False}
+    for spec in selections:
+        started = time.perf_counter()
+        cache = dataclasses.replace(context.cache, store=store.with_layers(spec))
+        layer_config = dataclasses.replace(config, out=Path(config.out) / SWEEP_DIR / selection_dir(spec))
+        n_fitted = 0
+        for name in config.probes:
+            if cache.store.selection.spec == store.selection.spec and name in context.predictions:
+                sweep[name][spec] = context.predictions[name]  # the main fit, same layers
+                continue
+            kwargs = prober_kwargs(name, config)
+            runs = [cross_validate(name, cache, out, seed=seed, logger_root=Path(config.out) / "tensorboard" / SWEEP_DIR
+                                   / selection_dir(spec), trainer_kwargs=trainer_kwargs,
+                                   datamodule_kwargs=config.datamodule_kwargs(), **kwargs)
+                    for seed, out in seed_runs(name, layer_config)]  # fmt: skip
+            sweep[name][spec] = seed_ensemble(runs)
+            n_fitted += sum(len(run.fitted_folds) for run in runs)
+        progress(f"layer sweep {spec} ({cache.store.selection.describe()}): {n_fitted} folds fitted in "
+                 f"{time.perf_counter() - started:.1f} s")
+    context.inputs["layer_sweep"] = sweep
