@@ -40,10 +40,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                           "'render' to render MIDI files to audio (see render --help)")
     parser.add_argument("--midi-dir", "--audio-dir", "--input-dir", dest="input_dir", type=Path, required=True, metavar="DIR",
                         help="directory of input files (keys are file stems with surrounding spaces removed)")
-    parser.add_argument("--labels-dir", type=Path, required=True, help="directory holding labels.json and folds.json")
+    parser.add_argument("--labels-dir", type=Path, default=None,
+                        help="directory holding labels.json and folds.json, copied beside the store; omit for an "
+                             "unlabelled folder (e.g. masterclass segments for --masterclass-embeddings)")
     parser.add_argument("--folds", type=Path, default=None, help="fold file to copy instead of LABELS_DIR/folds.json")
     parser.add_argument("--out", type=Path, required=True, help="cache directory to build")
     parser.add_argument("--limit", type=int, default=None, help="extract only the first N keys (sorted)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="muq: a folder saved by MuQ.save_pretrained (config.json, model.safetensors)")
+    parser.add_argument("--random-init", action="store_true",
+                        help="muq: the published architecture with random weights (a representation control)")
     parser.add_argument("--set", dest="extractor_kwargs", action="append", default=[], metavar="NAME=VALUE",
                         help="extractor keyword argument, VALUE read as JSON where it parses (e.g. --set "
                              "key_columns=false); repeatable")
@@ -59,6 +65,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             kwargs[name.strip()] = json.loads(value)
         except json.JSONDecodeError:
             kwargs[name.strip()] = value
+    if args.checkpoint is not None:
+        kwargs["checkpoint"] = str(args.checkpoint)
+    if args.random_init:
+        kwargs["random_init"] = True
     args.extractor_kwargs = kwargs
     return args
 
@@ -84,25 +94,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _extract(args: argparse.Namespace, extractor: FrameExtractor, files: dict[str, Path]) -> int:
     if args.limit is not None:
         files = dict(list(files.items())[: args.limit])
-    labels_file, folds_file = args.labels_dir / LABELS_FILE, args.folds or args.labels_dir / FOLDS_FILE
-    load_folds(folds_file, load_labels(labels_file).keys)  # refuse bad labels or folds before extracting
-    copy_text(labels_file, args.out / LABELS_FILE)
-    copy_text(folds_file, args.out / FOLDS_FILE)
+    if args.labels_dir is not None:
+        labels_file, folds_file = args.labels_dir / LABELS_FILE, args.folds or args.labels_dir / FOLDS_FILE
+        load_folds(folds_file, load_labels(labels_file).keys)  # refuse bad labels or folds before extracting
+        copy_text(labels_file, args.out / LABELS_FILE)
+        copy_text(folds_file, args.out / FOLDS_FILE)
     print(f"extracting {len(files)} files from {args.input_dir} with {extractor.settings()}", flush=True)
     started = time.perf_counter()
     report = extract_to_store(extractor, files, args.out / STORE_DIR, progress=print_progress)
     elapsed_s = time.perf_counter() - started
-    label_keys = set(load_labels(args.out / LABELS_FILE).keys)
-    cache = open_cache(args.out)
-    payload = {
-        "extraction": report.to_dict(),
-        "elapsed_s": elapsed_s,
-        "input_dir": str(args.input_dir),
-        "limit": args.limit,
-        "labelled_without_input": sorted(label_keys - set(files)),
-        "inputs_without_labels": sorted(set(files) - label_keys),
-        "alignment": cache.alignment.to_dict(),
-    }
+    payload = {"extraction": report.to_dict(), "elapsed_s": elapsed_s, "input_dir": str(args.input_dir),
+               "limit": args.limit}
+    if args.labels_dir is not None:
+        label_keys = set(load_labels(args.out / LABELS_FILE).keys)
+        payload.update(labelled_without_input=sorted(label_keys - set(files)),
+                       inputs_without_labels=sorted(set(files) - label_keys),
+                       alignment=open_cache(args.out).alignment.to_dict())
     write_json_atomic(args.out / REPORT_FILE, payload)
     print_summary(payload)
     print(f"wrote {args.out / REPORT_FILE}")
@@ -134,6 +141,8 @@ def print_summary(payload: dict) -> None:
         if value:
             print(f"adjusted: {name} = {value} in {n_files} files")
     for name in ("labelled_without_input", "inputs_without_labels"):
+        if name not in payload:
+            continue
         keys = payload[name]
         shown = ", ".join(keys[:N_KEYS_PRINTED]) + (" ..." if len(keys) > N_KEYS_PRINTED else "")
         print(f"{name.replace('_', ' ')}: {len(keys)}" + (f" ({shown})" if keys else ""))
