@@ -1,0 +1,107 @@
+"""One fit per fold, two predictions of its validation rows: from the training store and from another store of the
+same segments (other renders of the same MIDI, another SoundFont), for a paired same- vs cross-store comparison.
+
+Each fold's prober is fitted on the training store's training rows exactly as in cross-validation; it then predicts
+the fold's validation segments twice, from their frames in the training store (the ordinary out-of-fold prediction)
+and from their frames in the other store, both through the fold's own standardisation. Validation keys the other
+store lacks are predicted from neither, and counted. Every (prober, seed, fold) result is written atomically under
+``out`` and reused while its configuration is unchanged, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datamodules.cache import PercepianoCache
+from datamodules.store import EmbeddingStore
+from probes.cross_validation import build_prober, fold_datamodule
+from probes.external import external_loader
+
+
+@dataclass(frozen=True)
+class CrossStorePredictions:
+    """Paired out-of-fold predictions of one prober and seed.
+
+    Attributes
+    ----------
+    rows : ndarray of shape (n,), int64
+        Cache rows predicted (validation rows whose key the other store holds), in fold order.
+    same, cross : ndarray of shape (n, 19)
+        Predictions from the training store's frames and from the other store's frames, by the same fold models.
+    fold_of_row : ndarray of shape (n,), int64
+    missing_keys : tuple of str
+        Validation keys absent from the other store (predicted from neither).
+    """
+
+    rows: np.ndarray
+    same: np.ndarray
+    cross: np.ndarray
+    fold_of_row: np.ndarray
+    missing_keys: tuple[str, ...]
+
+
+def cross_store_predictions(prober: str, cache: PercepianoCache, other: EmbeddingStore, out: Path, seed: int = 0,
+                            trainer_kwargs: dict | None = None, datamodule_kwargs: dict | None = None,
+                            **kwargs: Any) -> CrossStorePredictions:  # fmt: skip
+    """Fit ``prober`` on each fold of ``cache`` and predict its validation rows from both stores (module docstring).
+
+    Raises
+    ------
+    ValueError
+        If ``other`` serves frames of another width than the cache's store.
+    """
+    if other.dim != cache.store.dim:
+        raise ValueError(f"{other.store_dir}: serves D = {other.dim}, the cache's store D = {cache.store.dim}; "
+                         "expected frames of the same model and layers")
+    parts, missing = [], []
+    for fold, (_, val_rows) in enumerate(cache.folds):
+        present = np.array([cache.keys[row] in other for row in val_rows], dtype=bool)
+        missing += [cache.keys[row] for row in val_rows[~present]]
+        kept = val_rows[present]
+        path = Path(out) / f"{prober}_seed{seed}_fold{fold}_{_config_hash(prober, cache, other, seed, fold, kwargs, datamodule_kwargs)[:16]}.npz"
+        if path.is_file():
+            stored = np.load(path)
+            parts.append((kept, stored["same"], stored["cross"], fold))
+            continue
+        model = build_prober(prober, seed, **kwargs)
+        datamodule = fold_datamodule(model, cache, fold, seed, datamodule_kwargs)
+        model.fit(datamodule, trainer_kwargs=trainer_kwargs)
+        same, same_rows = model.predict(datamodule.loader(kept, shuffle=False))
+        cross, other_rows = model.predict(external_loader(datamodule, other, [other.row(cache.keys[r]) for r in kept]))
+        same = _in_order(same, same_rows, kept)
+        cross = _in_order(cross, other_rows, np.array([other.row(cache.keys[row]) for row in kept]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.stem}.partial.npz")
+        np.savez(partial, same=same, cross=cross)
+        partial.replace(path)
+        parts.append((kept, same, cross, fold))
+    return CrossStorePredictions(
+        rows=np.concatenate([rows for rows, _, _, _ in parts]),
+        same=np.concatenate([same for _, same, _, _ in parts]),
+        cross=np.concatenate([cross for _, _, cross, _ in parts]),
+        fold_of_row=np.concatenate([np.full(len(rows), fold) for rows, _, _, fold in parts]),
+        missing_keys=tuple(sorted(missing)),
+    )
+
+
+def _in_order(predictions: np.ndarray, served_rows: np.ndarray, wanted_rows: np.ndarray) -> np.ndarray:
+    """``predictions`` (in the loader's order, ``served_rows``) re-ordered to ``wanted_rows``."""
+    position = {int(row): index for index, row in enumerate(served_rows)}
+    return predictions[[position[int(row)] for row in wanted_rows]]
+
+
+def _config_hash(prober: str, cache: PercepianoCache, other: EmbeddingStore, seed: int, fold: int, kwargs: dict,
+                 datamodule_kwargs: dict | None) -> str:  # fmt: skip
+    """What one fold's pair of predictions depends on: prober and settings, seed, fold rows, both stores."""
+    train, val = cache.folds[fold]
+    payload = {"prober": prober, "params": build_prober(prober, seed, **kwargs).get_params(), "seed": seed,
+               "fold": fold, "train": [cache.keys[row] for row in train], "val": [cache.keys[row] for row in val],
+               "labels": hashlib.sha256(np.ascontiguousarray(cache.labels).tobytes()).hexdigest(),
+               "store": cache.store.identity(), "other": other.identity(), "datamodule": datamodule_kwargs or {}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
