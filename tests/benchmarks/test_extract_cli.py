@@ -63,3 +63,15 @@ def test_render_without_a_soundfont_names_the_packages(tmp_path, capsys):
     argv = ["render", "--midi-dir", str(midi_dir), "--soundfont", str(tmp_path / "none.sf2"), "--out", str(tmp_path / "wav")]
     assert main(argv) == 2
     assert "SoundFont not found; install one with apt-get install fluid-soundfont-gm" in capsys.readouterr().err
+
+
+def test_an_unlabelled_folder_becomes_a_store_for_the_downstream_sections(tmp_path):
+    """Without --labels-dir only the store is written, keyed by file stem; open_embeddings reads the folder."""
+    from datamodules.embeddings import open_embeddings
+
+    midi_dir, _ = write_inputs(tmp_path)
+    out = tmp_path / "masterclass"
+    assert main(["midi", "--midi-dir", str(midi_dir), "--out", str(out)]) == 0
+    assert not (out / "labels.json").exists() and "alignment" not in json.loads((out / "extraction_report.json").read_text())
+    store = open_embeddings(out, tmp_path / "unused")
+    assert store.keys == ("unlabelled_4bars_1_1", "w_4bars_1_1", "w_4bars_1_2", "w_4bars_2_1")
