@@ -1,8 +1,8 @@
 """A learned softmax-weighted sum of hidden layers (SUPERB / s3prl's ``WeightedSum``), the ``--layers weighted`` option.
 
 With ``--layers weighted`` the store serves every layer side by side: frames ``(..., L * D)`` layer-major, stats
-``(..., 2 * L * D)`` as every layer's means then every layer's standard deviations. A prober that learns layer
-weights puts a :class:`LayerMix` first: it reshapes to ``(..., blocks, L, D)`` and returns
+``(..., 2 * L * D)`` as every layer's means then every layer's standard deviations. The attention probers (one joint
+model) put a :class:`LayerMix` first: it reshapes to ``(..., blocks, L, D)`` and returns
 ``sum_l softmax(w)_l * x_l`` of shape ``(..., blocks * D)``, ``w`` starting at 0 (the plain mean of the layers) and
 trained with the rest of the prober. ``w`` is parameterised as ``LOGIT_SCALE * theta``, so that Adam, whose steps
 are about the learning rate whatever the gradient's size, moves the layer weights ``LOGIT_SCALE`` times faster
@@ -10,6 +10,8 @@ than the prober's other weights: at the probers' learning rates (1e-3) and a few
 otherwise hardly leave uniform (measured on planted data: 0.34 on the audible layer of three after 60 steps). On frames (``blocks = 1``) that is exactly the weighted sum of the layers'
 frames; on stats (``blocks = 2``) the means are exact and the standard deviations are the weighted sum of each
 layer's (an upper bound of the mixed frames' deviation). Each layer is standardised on its own before mixing.
+The MLP probers, whose 19 per-dimension MLPs are independent models, learn one such weighting per dimension
+(:meth:`probes.mlp.BatchedMLPModule.layer_weights`), folded into each MLP's first layer.
 """
 
 from __future__ import annotations

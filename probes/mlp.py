@@ -10,7 +10,7 @@ from torch import nn
 
 from datamodules.dimensions import N_DIMENSIONS
 from probes.base import Prober
-from probes.layer_weights import LayerMix, layer_shape
+from probes.layer_weights import LOGIT_SCALE, layer_shape
 from probes.tensorboard import log_final
 from probes.training import RegressionModule, final_metrics, fit_module, map_batches, trained_device
 
@@ -27,8 +27,9 @@ class BatchedMLPModule(RegressionModule):
     learning_rate, weight_decay : float, default=1e-3
         Adam settings (``weight_decay`` is Adam's coupled L2 term, applied element-wise).
     n_layers : int, default=1
-        Layers served side by side (``--layers weighted``): features ``(batch, n_layers * input_dim)`` are first
-        mixed by one learned :class:`~probes.layer_weights.LayerMix` shared by the outputs.
+        Layers served side by side (``--layers weighted``): features ``(batch, n_layers * input_dim)``; each output's
+        MLP learns its own softmax weights over the layers (``layer_logits``), as the 19 MLPs are independent
+        models (:mod:`probes.layer_weights`).
 
     Attributes
     ----------
@@ -56,7 +57,7 @@ class BatchedMLPModule(RegressionModule):
     ) -> None:  # fmt: skip
         super().__init__()
         self.save_hyperparameters()
-        self.layer_mix = LayerMix(n_layers, input_dim // 2, blocks=2)
+        self.layer_logits = nn.Parameter(torch.zeros(n_outputs, n_layers)) if n_layers > 1 else None
         self.weight1_input_major = nn.Parameter(torch.empty(input_dim, n_outputs, hidden_dim))
         self.bias1 = nn.Parameter(torch.empty(n_outputs, hidden_dim))
         self.weight2 = nn.Parameter(torch.empty(n_outputs, hidden_dim, 1))
@@ -91,20 +92,30 @@ class BatchedMLPModule(RegressionModule):
     def hidden(self, features: torch.Tensor) -> torch.Tensor:
         """Every MLP's hidden activations, ``(batch, n_outputs, hidden_dim)``, from ``features (batch, input_dim)``."""
         input_dim, n_outputs, hidden_dim = self.weight1_input_major.shape
+        if self.layer_logits is not None:  # --layers weighted: each output mixes the layers with its own weights
+            hidden = torch.einsum("bi,kih->bkh", features, self.served_weight1()) + self.bias1  # (batch, k, hidden)
+            return torch.relu(hidden)
         first = self.weight1_input_major.view(input_dim, n_outputs * hidden_dim)  # (input_dim, k * hidden)
-        features = self.layer_mix(features)  # (batch, input_dim): layers mixed under --layers weighted
         hidden = torch.addmm(self.bias1.reshape(-1), features, first)  # (batch, k * hidden): one matrix product
         return torch.relu(hidden).view(-1, n_outputs, hidden_dim)  # (batch, k, hidden)
 
+    def layer_weights(self) -> torch.Tensor:
+        """Each output's softmax weights over the layers, ``(n_outputs, n_layers)`` (rows sum to 1; one column when
+        the module reads one layer)."""
+        if self.layer_logits is None:
+            return torch.ones(self.bias1.shape[0], 1)
+        return torch.softmax(LOGIT_SCALE * self.layer_logits, dim=1)
+
     def served_weight1(self) -> torch.Tensor:
         """First-layer weights on the served features, ``(n_outputs, served_width, hidden_dim)``: ``weight1`` with
-        the layer weights folded in (``served_width = n_layers * input_dim``), so that ``features @ served_weight1``
-        equals ``layer_mix(features) @ weight1`` exactly."""
-        if self.layer_mix.logits is None:
+        each output's layer weights folded in (``served_width = n_layers * input_dim``; served features are every
+        layer's means, then every layer's standard deviations), so that ``features @ served_weight1[k]`` is MLP
+        ``k``'s first layer applied to its own mix of the layers."""
+        if self.layer_logits is None:
             return self.weight1
         n_outputs, input_dim, hidden_dim = self.weight1.shape
         blocks = self.weight1.reshape(n_outputs, 2, 1, input_dim // 2, hidden_dim)  # (k, 2, 1, D, hidden)
-        weights = self.layer_mix.weights().to(blocks)[None, None, :, None, None]  # (1, 1, L, 1, 1)
+        weights = self.layer_weights()[:, None, :, None, None]  # (k, 1, L, 1, 1)
         return (blocks * weights).reshape(n_outputs, -1, hidden_dim)  # (k, 2 * L * D, hidden)
 
     def output(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -201,7 +201,8 @@ class MLPEarlyStoppingProber(Prober):
         started = time.perf_counter()
         modules, losses, epochs = [], [], []
         for index, candidate in enumerate(self.candidates_):
-            best = PerOutputBestWeights(n_outputs=N_DIMENSIONS, patience=self.patience)
+            names = ("weight1", "bias1", "weight2", "bias2", *(("layer_logits",) if shape[0] > 1 else ()))
+            best = PerOutputBestWeights(n_outputs=N_DIMENSIONS, patience=self.patience, tensor_names=names)
             module, trainer = fit_module(
                 self._builder(shape, candidate), datamodule, seed=self.seed, max_epochs=self.max_epochs,
                 accelerator=self.accelerator, logger=candidate_logger(logger, index, len(self.candidates_)),

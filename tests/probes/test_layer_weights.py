@@ -58,15 +58,21 @@ def test_layer_mix_is_the_softmax_weighted_sum() -> None:
     assert LayerMix(1, 5)(values[:, :5]) is not None and LayerMix(1, 5).logits is None
 
 
-def test_served_weight1_folds_the_layer_weights_in_exactly() -> None:
+def test_each_mlp_mixes_the_layers_with_its_own_weights() -> None:
+    """Output k's hidden units are its first layer applied to the softmax mix of the layers by its own weights."""
     torch.manual_seed(0)
     module = BatchedMLPModule(input_dim=2 * DIM, hidden_dim=4, n_layers=N_LAYERS)
     with torch.no_grad():
-        module.layer_mix.logits.copy_(torch.tensor([0.3, 1.2, -0.4]))
-    features = torch.randn(5, 2 * N_LAYERS * DIM)
-    direct = torch.einsum("bi,kih->bkh", module.layer_mix(features), module.weight1)
-    folded = torch.einsum("bi,kih->bkh", features, module.served_weight1())
-    torch.testing.assert_close(folded, direct, rtol=1e-5, atol=1e-6)
+        module.layer_logits.copy_(torch.randn(19, N_LAYERS))
+    features = torch.randn(5, 2 * N_LAYERS * DIM)  # every layer's means, then every layer's standard deviations
+    hidden = module.hidden(features)  # (batch, 19, hidden)
+    for output in (0, 7, 18):
+        mix = LayerMix(N_LAYERS, DIM, blocks=2)
+        with torch.no_grad():
+            mix.logits.copy_(module.layer_logits[output])
+        expected = torch.relu(mix(features) @ module.weight1[output] + module.bias1[output])
+        torch.testing.assert_close(hidden[:, output], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(module.layer_weights().sum(dim=1).detach().numpy(), 1.0, rtol=1e-6)
 
 
 def test_layer_shape_refuses_weighting_layers_of_different_widths(tmp_path: Path, layered_cache) -> None:
@@ -89,7 +95,10 @@ def test_trained_probers_weight_the_planted_layer(layered_cache, name: str, epoc
     prober = get_prober(name, max_epochs=epochs, seed=0, accelerator="cpu")
     datamodule = FoldDataModule(layered_cache, 0, view=prober.view, batch_size=8)
     prober.fit(datamodule, trainer_kwargs={"enable_progress_bar": False})
-    weights = prober.module_.layer_mix.weights().numpy()
+    if name == "mlp":  # one weighting per dimension's MLP: those of the planted dimensions 0-5
+        weights = prober.module_.layer_weights()[:DIM].mean(dim=0).detach().numpy()
+    else:
+        weights = prober.module_.layer_mix.weights().numpy()
     assert weights.shape == (N_LAYERS,) and np.isclose(weights.sum(), 1.0)
     assert weights[AUDIBLE_LAYER] > least and weights.argmax() == AUDIBLE_LAYER
 
@@ -101,11 +110,11 @@ def test_mlp_es_merge_keeps_each_candidates_layer_weights() -> None:
     for hidden_dim, logits in ((4, [0.3, 1.2, -0.4]), (7, [-1.0, 0.0, 2.0])):
         module = StandardizedMLPModule(input_dim=2 * DIM, hidden_dim=hidden_dim, n_layers=N_LAYERS)
         with torch.no_grad():
-            module.layer_mix.logits.copy_(torch.tensor(logits))
+            module.layer_logits.copy_(torch.tensor(logits).expand(19, N_LAYERS) + torch.randn(19, N_LAYERS))
         modules.append(module.eval())
     chosen = np.arange(19) % 2
     merged = merge_outputs(modules, chosen).eval()
-    assert merged.layer_mix.logits is None  # folded into the first layer
+    assert merged.layer_logits is None  # folded into the first layer
     features = torch.randn(6, 2 * N_LAYERS * DIM)
     with torch.no_grad():
         expected = torch.stack([modules[index](features)[:, output] for output, index in enumerate(chosen)], 1)
