@@ -16,20 +16,21 @@ from analyses.callbacks.base import progress
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
 from datamodules.cache import PercepianoCache
-from probes.cross_validation import PREDICTIONS_DIR, OutOfFoldPredictions, build_prober, cross_validate
+from probes.cross_validation import (
+    PREDICTIONS_DIR,
+    OutOfFoldPredictions,
+    build_prober,
+    cross_validate,
+    prober_overrides,
+    seed_directories,
+)
 from probes.descriptor_baseline import descriptor_baseline
 from probes.permutation import permutation_null
 
 
 def prober_kwargs(name: str, config: RunConfig) -> dict[str, Any]:
     """Hyper-parameter overrides of a run: scaled epochs and the accelerator, where the prober takes them."""
-    params = build_prober(name, config.seed).get_params()
-    kwargs: dict[str, Any] = {}
-    if "max_epochs" in params and config.epochs_scale != 1.0:
-        kwargs["max_epochs"] = max(1, round(params["max_epochs"] * config.epochs_scale))
-    if "accelerator" in params:
-        kwargs["accelerator"] = config.accelerator
-    return kwargs
+    return prober_overrides(name, config.epochs_scale, config.accelerator)
 
 
 def run_probing(context: AuditContext, config: RunConfig) -> None:
@@ -78,12 +79,8 @@ def descriptor_baseline_or_reason(cache: PercepianoCache, clip: float | None) ->
 
 
 def seed_runs(name: str, config: RunConfig) -> list[tuple[int, Path]]:
-    """``(seed, output directory)`` of each run of ``name``: ``config.prober_seeds`` seeds if the prober takes a
-    seed, else one; the first seed writes under ``config.out``, the others under ``config.out/seeds/seed<k>``."""
-    n_seeds = config.prober_seeds if "seed" in build_prober(name, config.seed).get_params() else 1
-    seeds = [config.seed + offset for offset in range(n_seeds)]
-    return [(seed, Path(config.out) if seed == config.seed else Path(config.out) / "seeds" / f"seed{seed}")
-            for seed in seeds]
+    """``(seed, output directory)`` of each run of ``name`` (:func:`~probes.cross_validation.seed_directories`)."""
+    return seed_directories(name, Path(config.out), config.seed, config.prober_seeds)
 
 
 def seed_ensemble(runs: list[OutOfFoldPredictions]) -> OutOfFoldPredictions:

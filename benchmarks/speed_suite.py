@@ -116,7 +116,7 @@ def _run(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
     audit = suite.run_suite(config, force=True, command=["python", "-m", "benchmarks.speed_suite", *sys.argv[1:]])
     suite_total = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
     return timer, {"suite_total": suite_total, "attention_training": training,
-                   "suite_timings": audit["run"].get("timings", {}), "config": config.to_dict()}
+                   "suite_timings": audit["run"]["timings_s"], "config": config.to_dict()}
 
 
 def _wrap(module: object, name: str, make: object) -> None:

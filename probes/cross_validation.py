@@ -119,6 +119,26 @@ def build_prober(prober: str | Callable[..., Any], seed: int, **kwargs: Any) -> 
     return factory(**kwargs)
 
 
+def prober_overrides(name: str, epochs_scale: float = 1.0, accelerator: str = "auto") -> dict[str, Any]:
+    """A run's hyper-parameter overrides for ``name``: scaled epochs and the accelerator, where the prober takes
+    them (every fit of a run uses them: the probing section and the downstream quality prober alike)."""
+    params = build_prober(name, 0).get_params()
+    kwargs: dict[str, Any] = {}
+    if "max_epochs" in params and epochs_scale != 1.0:
+        kwargs["max_epochs"] = max(1, round(params["max_epochs"] * epochs_scale))
+    if "accelerator" in params:
+        kwargs["accelerator"] = accelerator
+    return kwargs
+
+
+def seed_directories(name: str, out: Path, seed: int, n_seeds: int) -> list[tuple[int, Path]]:
+    """``(seed, output directory)`` of each seed run of ``name``: ``n_seeds`` seeds (``seed``, ``seed + 1``, ...) if
+    the prober takes a seed, else one; the first writes under ``out``, the others under ``out/seeds/seed<k>``."""
+    n_runs = n_seeds if "seed" in build_prober(name, seed).get_params() else 1
+    return [(run_seed, Path(out) if run_seed == seed else Path(out) / "seeds" / f"seed{run_seed}")
+            for run_seed in range(seed, seed + n_runs)]
+
+
 def cross_validate(
     prober: str | Callable[..., Any],
     cache: PercepianoCache,

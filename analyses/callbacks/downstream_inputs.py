@@ -11,6 +11,7 @@ from datamodules.embeddings import open_embeddings
 from datamodules.fold_datamodule import DEFAULT_CLIP
 from datamodules.quality_predictions import load_quality_predictions
 from datamodules.store import EmbeddingStore
+from probes.cross_validation import prober_overrides, seed_directories
 from probes.ensemble import predict_keys
 
 DEFAULT_QUALITY_PROBER = "ridge_tuned"
@@ -51,10 +52,29 @@ def quality_scores(
         return None, np.zeros(len(keys), dtype=bool), reason
     store = _store(context, embeddings_input)
     prober = context.settings.get("quality_prober") or DEFAULT_QUALITY_PROBER
-    quality, found = predict_keys(prober, context.cache, store, keys, seed=context.seed,
-                                  datamodule_kwargs={"clip": context.settings.get("clip", DEFAULT_CLIP)})
-    return quality, found, (f"{prober} prober fitted on each of the {len(context.cache.folds)} PercePiano folds, "
-                            f"predictions averaged over folds (ensemble), from {Path(path).name}")
+    seeds = [seed for seed, _ in quality_seed_directories(context, prober)]
+    runs = [predict_keys(prober, context.cache, store, keys, seed=seed, datamodule_kwargs=run_datamodule_kwargs(context),
+                         **run_prober_overrides(context, prober)) for seed in seeds]  # fmt: skip
+    quality, found = np.mean([predictions for predictions, _ in runs], axis=0), runs[0][1]
+    return quality, found, (f"{prober} prober fitted on each of the {len(context.cache.folds)} PercePiano folds"
+                            + (f" with each of {len(seeds)} seeds" if len(seeds) > 1 else "")
+                            + f", predictions averaged (ensemble), from {Path(path).name}")
+
+
+def run_prober_overrides(context: AuditContext, prober: str) -> dict:
+    """The run's overrides (``--epochs-scale``, ``--accelerator``) for ``prober``."""
+    return prober_overrides(prober, float(context.settings.get("epochs_scale", 1.0)),
+                            str(context.settings.get("accelerator", "auto")))
+
+
+def run_datamodule_kwargs(context: AuditContext) -> dict:
+    """The run's :class:`~datamodules.fold_datamodule.FoldDataModule` settings (``--clip``)."""
+    return {"clip": context.settings.get("clip", DEFAULT_CLIP)}
+
+
+def quality_seed_directories(context: AuditContext, prober: str) -> list[tuple[int, Path]]:
+    """``(seed, directory)`` of the quality prober's seed runs (``--prober-seeds``), laid out as the probing fit's."""
+    return seed_directories(prober, context.out_dir, context.seed, int(context.settings.get("prober_seeds", 1)))
 
 
 def embedded(context: AuditContext, keys: list[str] | tuple[str, ...], embeddings_input: str) -> np.ndarray | None:

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from analyses.callbacks.base import AuditSectionCallback
-from analyses.callbacks.downstream_inputs import DEFAULT_QUALITY_PROBER, embedded, quality_scores, stats_features
+from analyses.callbacks.downstream_inputs import (
+    DEFAULT_QUALITY_PROBER,
+    embedded,
+    quality_scores,
+    quality_seed_directories,
+    run_datamodule_kwargs,
+    run_prober_overrides,
+    stats_features,
+)
 from analyses.context import AuditContext
 from analyses.factor_retention import parallel_analysis
 from analyses.plots_downstream import plot_stop_auc
 from analyses.probe_metrics import probe_scores
 from analyses.stop_prediction import build_feature_sets, stop_prediction, stop_prediction_unavailable
 from datamodules.masterclass import load_moments, segment_moments
-from datamodules.fold_datamodule import DEFAULT_CLIP
 from probes.cross_validation import cross_validate
 
 
@@ -64,9 +72,11 @@ def _probe_r2(context: AuditContext) -> np.ndarray:
     scores = context.results.get("probing_comparison", {}).get("probers", {}).get(prober)
     if scores is not None:
         return np.asarray(scores["r2_pooled"], dtype=np.float64)
-    oof = cross_validate(prober, context.cache, context.out_dir, seed=context.seed,
-                         datamodule_kwargs={"clip": context.settings.get("clip", DEFAULT_CLIP)})
-    return probe_scores(*oof.scored(context.cache.labels)).r2_pooled
+    runs = [cross_validate(prober, context.cache, directory, seed=seed, datamodule_kwargs=run_datamodule_kwargs(context),
+                           **run_prober_overrides(context, prober))
+            for seed, directory in quality_seed_directories(context, prober)]  # fmt: skip
+    ensemble = dataclasses.replace(runs[0], predictions=np.mean([run.predictions for run in runs], axis=0))
+    return probe_scores(*ensemble.scored(context.cache.labels)).r2_pooled
 
 
 def _n_label_components(context: AuditContext) -> int:
