@@ -26,7 +26,6 @@ caller's generator state is restored afterwards.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -41,6 +40,7 @@ import torch
 from datamodules.extractors import mel
 from datamodules.extractors.audio_io import AUDIO_SUFFIXES, read_mono
 from datamodules.extractors.base import FrameExtractor
+from datamodules.store import file_fingerprint
 
 SAMPLE_RATE_HZ = 24000
 FRAME_SAMPLES = 960  # 24,000 / 25
@@ -122,14 +122,6 @@ def auto_device() -> str:
     return "cpu"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(8 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class MuQExtractor(FrameExtractor):
     """Every hidden state of MuQ per 40 ms frame, from WAV files (module docstring).
 
@@ -185,8 +177,9 @@ class MuQExtractor(FrameExtractor):
         return tuple(f"h{layer}_{unit}" for layer in self.layer_names for unit in range(width))
 
     def settings(self) -> dict[str, object]:
-        weights = None if self._weights is None else {"file": self._weights.name, "sha256": _sha256(self._weights),
-                                                      "config_sha256": _sha256(self._weights.parent / "config.json")}
+        weights = None if self._weights is None else {
+            "file": self._weights.name, "sha256": file_fingerprint(self._weights)["sha256"],
+            "config_sha256": file_fingerprint(self._weights.parent / "config.json")["sha256"]}
         return {**super().settings(), "checkpoint": self.checkpoint, "weights": weights,
                 "random_init": self.random_init, "chunk_s": self.chunk_s, "overlap_s": self.overlap_s}
 
