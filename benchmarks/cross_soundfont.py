@@ -25,9 +25,10 @@ import numpy as np
 from analyses.uncertainty import paired_group_bootstrap
 from benchmarks.config import RunConfig
 from benchmarks.probing import prober_kwargs
-from datamodules.cache import open_cache
+from datamodules.cache import PercepianoCache, open_cache
 from datamodules.embeddings import open_embeddings
 from datamodules.jsonio import write_json_atomic
+from datamodules.store import EmbeddingStore
 from probes.cross_store import cross_store_predictions
 from probes.cross_validation import build_prober
 
@@ -80,12 +81,15 @@ def cross_soundfont(args: argparse.Namespace) -> dict:
                          f"from both stores; predictions averaged over {len(seeds)} seed(s); {paired.protocol}"),
             "seconds": time.perf_counter() - started,
         }
+        write_json_atomic(args.out / "cross_soundfont.json", _payload(args, cache, other, probers))  # after each prober
         print(f"{name}: same {probers[name]['mean_same_r2']:.3f}, cross {probers[name]['mean_cross_r2']:.3f}, drop "
               f"{probers[name]['mean_drop']:.3f} [{low:.3f}, {high:.3f}] ({probers[name]['seconds']:.0f} s)", flush=True)
-    payload = {"cache": str(args.cache), "train_store": cache.store.identity(), "other_store": str(other.store_dir),
-               "other_source": other.manifest.get("source"), "layers": cache.store.selection.spec, "probers": probers}
-    write_json_atomic(args.out / "cross_soundfont.json", payload)
-    return payload
+    return _payload(args, cache, other, probers)
+
+
+def _payload(args: argparse.Namespace, cache: PercepianoCache, other: EmbeddingStore, probers: dict) -> dict:
+    return {"cache": str(args.cache), "train_store": cache.store.identity(), "other_store": str(other.store_dir),
+            "other_source": other.manifest.get("source"), "layers": cache.store.selection.spec, "probers": probers}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
