@@ -65,9 +65,13 @@ def cross_soundfont(args: argparse.Namespace) -> dict:
         first = runs[0]
         same = np.mean([run.same for run in runs], axis=0)
         cross = np.mean([run.cross for run in runs], axis=0)
+        restandardized = np.mean([run.cross_restandardized for run in runs], axis=0)
         labels = cache.labels[first.rows]
         paired = paired_group_bootstrap(labels, same, cross, groups[first.rows], n_resamples=args.bootstrap,
                                         seed=args.seed)
+        adapted = paired_group_bootstrap(labels, same, restandardized, groups[first.rows], n_resamples=args.bootstrap,
+                                         seed=args.seed)
+        adapted_mean = adapted.bootstrap_distribution.mean(axis=1)
         mean_drop = paired.bootstrap_distribution.mean(axis=1)
         low, high = np.nanquantile(mean_drop, [0.025, 0.975])
         probers[name] = {
@@ -77,13 +81,20 @@ def cross_soundfont(args: argparse.Namespace) -> dict:
             "drop_ci_high": paired.ci_high.tolist(), "drop_pvalue": paired.pvalue.tolist(),
             "mean_same_r2": float(paired.statistic_a.mean()), "mean_cross_r2": float(paired.statistic_b.mean()),
             "mean_drop": float(paired.statistic.mean()), "mean_drop_ci": [float(low), float(high)],
+            "cross_restandardized_r2": adapted.statistic_b.tolist(),
+            "mean_cross_restandardized_r2": float(adapted.statistic_b.mean()),
+            "mean_drop_restandardized": float(adapted.statistic.mean()),
+            "mean_drop_restandardized_ci": [float(value) for value in np.nanquantile(adapted_mean, [0.025, 0.975])],
             "protocol": (f"{len(cache.folds)} folds of {args.cache}; each fold model predicts its validation rows "
-                         f"from both stores; predictions averaged over {len(seeds)} seed(s); {paired.protocol}"),
+                         "from both stores (the other through the training store's standardisation, and, "
+                         "'restandardized', through its own training rows' statistics); predictions averaged over "
+                         f"{len(seeds)} seed(s); {paired.protocol}"),
             "seconds": time.perf_counter() - started,
         }
         write_json_atomic(args.out / "cross_soundfont.json", _payload(args, cache, other, probers))  # after each prober
         print(f"{name}: same {probers[name]['mean_same_r2']:.3f}, cross {probers[name]['mean_cross_r2']:.3f}, drop "
-              f"{probers[name]['mean_drop']:.3f} [{low:.3f}, {high:.3f}] ({probers[name]['seconds']:.0f} s)", flush=True)
+              f"{probers[name]['mean_drop']:.3f} [{low:.3f}, {high:.3f}]; cross restandardised "
+              f"{probers[name]['mean_cross_restandardized_r2']:.3f} ({probers[name]['seconds']:.0f} s)", flush=True)
     return _payload(args, cache, other, probers)
 
 

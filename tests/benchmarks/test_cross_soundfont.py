@@ -18,16 +18,16 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_cache(tmp_path_factory.mktemp("cache"), linear_frames).directory
 
 
-def other_store(root: Path, cache_dir: Path, noise: float, drop_keys: int = 0) -> Path:
-    """The cache's frames plus Gaussian noise of sd ``noise``, without its first ``drop_keys`` keys."""
+def other_store(root: Path, cache_dir: Path, noise: float, drop_keys: int = 0, shift: float = 0.0) -> Path:
+    """The cache's frames plus ``shift`` and Gaussian noise of sd ``noise``, without its first ``drop_keys`` keys."""
     from datamodules.cache import open_cache
 
     store = open_cache(cache_dir).store
     rng = np.random.default_rng(1)
-    with StoreWriter(root / "store", source={"other": noise}) as writer:
+    with StoreWriter(root / "store", source={"other": noise, "shift": shift}) as writer:
         for row, key in enumerate(store.keys[drop_keys:], start=drop_keys):
             frames = store.frames(row).astype(np.float64)
-            writer.add(key, frames + noise * rng.normal(size=frames.shape))
+            writer.add(key, frames + shift + noise * rng.normal(size=frames.shape))
     return root
 
 
@@ -39,7 +39,17 @@ def run(cache_dir: Path, other: Path, out: Path) -> dict:
 def test_the_same_frames_give_no_drop(cache_dir: Path, tmp_path: Path) -> None:
     result = run(cache_dir, other_store(tmp_path / "same", cache_dir, 0.0), tmp_path / "out")["probers"]["ridge_tuned"]
     np.testing.assert_allclose(result["drop"], 0.0, atol=1e-9)
+    np.testing.assert_allclose(result["cross_restandardized_r2"], result["same_r2"], atol=1e-9)
     assert result["mean_same_r2"] > 0.15 and result["missing_keys"] == []  # labels 0-5 of 19 are planted
+
+
+def test_restandardizing_removes_a_shift_of_the_other_rendering(cache_dir: Path, tmp_path: Path) -> None:
+    """A constant offset of every frame (another SoundFont's level) breaks the transfer; the other store's own
+    training-row statistics undo it exactly for a linear prober with clipping far away."""
+    result = run(cache_dir, other_store(tmp_path / "shifted", cache_dir, 0.0, shift=3.0), tmp_path / "out")
+    entry = result["probers"]["ridge_tuned"]
+    assert entry["mean_drop"] > 0.5
+    assert entry["mean_cross_restandardized_r2"] == pytest.approx(entry["mean_same_r2"], abs=0.01)
 
 
 def test_noisier_frames_drop_and_missing_keys_are_counted(cache_dir: Path, tmp_path: Path) -> None:
