@@ -485,4 +485,4 @@ class TestMidiExtraction:
 
     def test_unknown_extractor(self, midi_inputs, capsys) -> None:
         code, _, error = run_extract(midi_inputs, capsys, extractor="audio")
-        assert code == 2 and error.strip() == "error: extractor 'audio' is unknown; expected one of ['basic-pitch', 'midi']"
+        assert code == 2 and error.strip() == "error: extractor 'audio' is unknown; expected one of ['basic-pitch', 'midi', 'muq']"
