@@ -74,7 +74,8 @@ def cross_store_predictions(prober: str, cache: PercepianoCache, other: Embeddin
         present = np.array([cache.keys[row] in other for row in val_rows], dtype=bool)
         missing += [cache.keys[row] for row in val_rows[~present]]
         kept = val_rows[present]
-        path = Path(out) / f"{prober}_seed{seed}_fold{fold}_{_config_hash(prober, cache, other, seed, fold, kwargs, datamodule_kwargs)[:16]}.npz"
+        digest = _config_hash(prober, cache, other, seed, fold, kwargs, datamodule_kwargs)[:16]
+        path = Path(out) / f"{prober}_seed{seed}_fold{fold}_{digest}.npz"
         if path.is_file():
             stored = np.load(path)
             parts.append((kept, stored["same"], stored["cross"], stored["cross_restandardized"], fold))
@@ -115,8 +116,8 @@ def _config_hash(prober: str, cache: PercepianoCache, other: EmbeddingStore, see
                  datamodule_kwargs: dict | None) -> str:  # fmt: skip
     """What one fold's pair of predictions depends on: prober and settings, seed, fold rows, both stores."""
     train, val = cache.folds[fold]
-    payload = {"format": RESULT_FORMAT, "prober": prober, "params": build_prober(prober, seed, **kwargs).get_params(), "seed": seed,
-               "fold": fold, "train": [cache.keys[row] for row in train], "val": [cache.keys[row] for row in val],
+    payload = {"format": RESULT_FORMAT, "prober": prober, "params": build_prober(prober, seed, **kwargs).get_params(),
+               "seed": seed, "fold": fold, "train": [cache.keys[row] for row in train], "val": [cache.keys[row] for row in val],
                "labels": hashlib.sha256(np.ascontiguousarray(cache.labels).tobytes()).hexdigest(),
                "store": cache.store.identity(), "other": other.identity(), "datamodule": datamodule_kwargs or {}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

@@ -24,10 +24,10 @@ def render_layer_sweep(audit: dict) -> "tuple[str, list[str]] | None":
         rows = []
         for column, dimension in enumerate(sweep["dimensions"]):
             best = sweep["layers"].index(sweep["best_layer"][column])
-            rows.append([dimension, sweep["best_layer"][column],
-                         f"{sweep['r2'][best][column]:.3f} {interval(sweep['ci_low'][best][column], sweep['ci_high'][best][column])}",
-                         f"{sweep['p_best'][best][column]:.2f}",
-                         f"{sweep['lead'][column]:+.3f} {interval(sweep['lead_ci_low'][column], sweep['lead_ci_high'][column])}"])  # fmt: skip
+            r2 = interval(sweep["ci_low"][best][column], sweep["ci_high"][best][column])
+            lead = interval(sweep["lead_ci_low"][column], sweep["lead_ci_high"][column])
+            rows.append([dimension, sweep["best_layer"][column], f"{sweep['r2'][best][column]:.3f} {r2}",
+                         f"{sweep['p_best'][best][column]:.2f}", f"{sweep['lead'][column]:+.3f} {lead}"])
         body += table(["dimension", "best layer", "its R2 [95% CI]", "P(best)", "lead over runner-up [95% CI]"], rows)
         body += ["", f"![layer sweep {name}](figures/layer_sweep_{name}.png)", ""]
     return "; ".join(answers), body
