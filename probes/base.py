@@ -115,12 +115,6 @@ class Prober(BaseEstimator):
         datamodule.setup()
 
 
-def check_view(view: object, owner: str) -> None:
-    """Raise ``ValueError`` unless ``view`` is ``"frames"`` or ``"stats"``; ``owner`` names the class."""
-    if view not in VIEWS:
-        raise ValueError(f"{owner}.view is {view!r}; expected one of {list(VIEWS)}")
-
-
 def unpack_batch(batch: Any) -> tuple[Any, torch.Tensor, torch.Tensor]:
     """Split a batch of either view into ``(inputs, targets (batch, 19), rows (batch,))``.
 
