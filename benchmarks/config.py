@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from datamodules.fold_datamodule import DEFAULT_CLIP
+from datamodules.clip import DEFAULT_CLIP
 
 SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding", "downstream")
 DEFAULT_PROBES: tuple[str, ...] = ("ridge", "ridge_tuned", "attention", "attention_es", "mlp", "mlp_es", "factor",

@@ -25,7 +25,7 @@ import numpy as np
 from analyses.probe_metrics import probe_scores
 from benchmarks.probing import descriptor_baseline_or_reason
 from datamodules.cache import PercepianoCache, open_cache
-from datamodules.fold_datamodule import DEFAULT_CLIP
+from datamodules.clip import DEFAULT_CLIP
 from datamodules.jsonio import write_json_atomic
 from probes.cross_validation import cross_validate
 

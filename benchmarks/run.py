@@ -13,12 +13,9 @@ from pathlib import Path
 
 from benchmarks.config import DEFAULT_PROBES, SECTIONS, RunConfig
 from benchmarks.output_guard import ConfigurationChangedError
-from benchmarks.summary import print_summary
-from benchmarks.suite import run_suite
 from datamodules.errors import DataContractError
 from datamodules.layers import LayerSelectionError
-from datamodules.fold_datamodule import DEFAULT_CLIP
-from probes.registry import UnknownProberError
+from datamodules.clip import DEFAULT_CLIP
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -102,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    from benchmarks.summary import print_summary  # torch and Lightning load only once the arguments parse
+    from benchmarks.suite import run_suite
+    from probes.registry import UnknownProberError
+
     try:
         audit = run_suite(config, force=force, command=command)
     except (DataContractError, ConfigurationChangedError, FileNotFoundError, UnknownProberError, LayerSelectionError) as error:

@@ -18,14 +18,13 @@ from datamodules.batching import (
     collate_padded,
 )
 from datamodules.cache import PercepianoCache
+from datamodules.clip import DEFAULT_CLIP
 from datamodules.store import EmbeddingStore
 
 View = Literal["frames", "stats"]
 VIEWS: tuple[str, ...] = ("frames", "stats")
 #: Relative standard deviation at or below which a feature counts as constant on the training rows (round-off).
 _CONSTANT_STD = 10 * np.finfo(np.float64).eps
-#: Default bound on standardised values: ``(x - mean) / scale`` is clipped to ``[-DEFAULT_CLIP, DEFAULT_CLIP]``.
-DEFAULT_CLIP: float = 5.0
 
 
 def inner_split(rows: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

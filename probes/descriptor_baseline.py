@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 
 from analyses.baselines import BaselinePredictionsResult, out_of_fold_rows
-from datamodules.fold_datamodule import DEFAULT_CLIP
+from datamodules.clip import DEFAULT_CLIP
 from probes.ridge import TunedRidgeProber
 
 

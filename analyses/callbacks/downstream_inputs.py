@@ -8,7 +8,7 @@ import numpy as np
 
 from analyses.context import AuditContext
 from datamodules.embeddings import open_embeddings
-from datamodules.fold_datamodule import DEFAULT_CLIP
+from datamodules.clip import DEFAULT_CLIP
 from datamodules.quality_predictions import load_quality_predictions
 from datamodules.store import EmbeddingStore
 from probes.cross_validation import prober_overrides, seed_directories

@@ -144,3 +144,16 @@ def test_bad_clip_exits_2(value: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["--clip", value])
     assert exit_info.value.code == 2 and "--clip: " in capsys.readouterr().err
+
+
+def test_help_parses_without_importing_torch_or_lightning() -> None:
+    """``--help`` answers at once: the heavy modules load only after the arguments parse."""
+    import subprocess
+    import sys
+
+    code = ("import sys, benchmarks.run as run\n"
+            "try:\n    run.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(name for name in ('torch', 'lightning') if name in sys.modules))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                               cwd=Path(__file__).resolve().parents[2])
+    assert completed.stdout.strip().splitlines()[-1] == "[]"
