@@ -11,6 +11,7 @@ from analyses.callbacks.base import AuditSectionCallback
 from analyses.context import AuditContext
 from analyses.layer_sweep import layer_sweep_scores
 from analyses.plots_layers import plot_layer_sweep
+from datamodules.layers import parse_layers
 
 
 class LayerSweepCallback(AuditSectionCallback):
@@ -40,7 +41,8 @@ class LayerSweepCallback(AuditSectionCallback):
                 seed=context.seed,
             )  # fmt: skip
             probers[name] = {**result.to_dict(), "n_rows": int(rows.size), "variant": first.variant,
-                             "layers_served": {spec: cache.store.with_layers(spec).selection.describe()
+                             "layers_served": {spec: parse_layers(spec, cache.store.layer_names,
+                                                                  cache.store.default_layers).describe()
                                                for spec in by_layer}}  # fmt: skip
             figures[f"layer_sweep_{name}"] = plot_layer_sweep(result, prober=name, n_folds=len(cache.folds))
         payload = {"store": str(cache.store.store_dir), "available_layers": list(cache.store.layer_names),

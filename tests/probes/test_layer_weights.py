@@ -55,7 +55,8 @@ def test_layer_mix_is_the_softmax_weighted_sum() -> None:
     shaped = values.view(4, 2, 3, 2)
     expected = sum(weights[layer] * shaped[:, :, layer] for layer in range(3)).reshape(4, 4)
     torch.testing.assert_close(mix(values), expected)
-    assert LayerMix(1, 5)(values[:, :5]) is not None and LayerMix(1, 5).logits is None
+    single, narrow = LayerMix(1, 5), values[:, :5]
+    assert single.logits is None and single(narrow) is narrow  # one layer: the identity, no weights
 
 
 def test_each_mlp_mixes_the_layers_with_its_own_weights() -> None:
