@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyses.defaults import RESAMPLE_DEFAULTS
 from datamodules.cache import PercepianoCache
 
 
@@ -44,6 +45,10 @@ class AuditContext:
     inputs: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     stores: dict[str, Any] = field(default_factory=dict)
+
+    def n_resamples(self, name: str) -> int:
+        """The run's resample count ``name`` (a key of :data:`~analyses.defaults.RESAMPLE_DEFAULTS`), else its default."""
+        return int(self.settings.get(name, RESAMPLE_DEFAULTS[name]))
 
     @property
     def sections_dir(self) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from analyses.uncertainty import group_bootstrap_ci
-from benchmarks.probing import descriptor_baseline_or_reason
+from benchmarks.orchestration.probing import descriptor_baseline_or_reason
 from datamodules.cache import open_cache
 from datamodules.dimensions import DIMENSIONS
 

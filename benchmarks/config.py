@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+from analyses.defaults import RESAMPLE_DEFAULTS
 from datamodules.clip import DEFAULT_CLIP
 
 SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding", "downstream")
+#: The downstream quality prober: alpha chosen inside each training fold (the faithful alpha = 1 overfits 2 x D).
+DEFAULT_QUALITY_PROBER = "ridge_tuned"
 DEFAULT_PROBES: tuple[str, ...] = ("ridge", "ridge_tuned", "attention", "attention_es", "mlp", "mlp_es", "factor",
                                    "factor_leaky")
 
@@ -62,6 +66,12 @@ class RunConfig:
     clip : float or None
         Standardised features are clipped to ``[-clip, clip]`` training standard deviations in every fold and view
         (:class:`~datamodules.fold_datamodule.FoldDataModule`); None turns clipping off.
+    prober_params : dict of str to dict
+        Hyper-parameters per prober name (its ``__init__`` keywords, e.g. ``{"attention": {"lr": 5e-4}}``), used
+        by every fit of that prober in the run; ``--epochs-scale`` then scales the ``max_epochs`` given here.
+    prober_plugins : dict of str to str
+        Prober classes that are not installed as entry points, by name: ``{"my_probe": "my_package.probes:MyProber"}``
+        (a configuration file's ``class_path`` entries).
     """
 
     cache: Path | None = None
@@ -78,17 +88,18 @@ class RunConfig:
     layers: str = "default"
     layer_sweep: tuple[str, ...] | None = None
     quality_predictions: Path | None = None
-    quality_prober: str = "ridge_tuned"
+    quality_prober: str = DEFAULT_QUALITY_PROBER
     synthetic_scale: str = "default"
-    n_permutations: int = 1000
-    n_bootstrap: int = 1000
-    n_parallel: int = 1000
-    n_stability: int = 100
+    n_permutations: int = RESAMPLE_DEFAULTS["n_permutations"]
+    n_bootstrap: int = RESAMPLE_DEFAULTS["n_bootstrap"]
+    n_parallel: int = RESAMPLE_DEFAULTS["n_parallel"]
+    n_stability: int = RESAMPLE_DEFAULTS["n_stability"]
     epochs_scale: float = 1.0
     prober_seeds: int = 1
     accelerator: str = "auto"
     clip: float | None = DEFAULT_CLIP
-    extra: dict = field(default_factory=dict)
+    prober_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prober_plugins: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.sections if name not in SECTIONS]
@@ -105,6 +116,23 @@ class RunConfig:
             raise ValueError(f"epochs_scale must be > 0, got {self.epochs_scale}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError(f"clip must be > 0 (training standard deviations) or None for no clipping, got {self.clip}")
+        for name in {**self.prober_params, **self.prober_plugins}:
+            if name not in self.probes:
+                raise ValueError(f"hyper-parameters or a class path are given for prober {name!r}, which is not among "
+                                 f"the run's probers {list(self.probes)}")
+        for name, params in self.prober_params.items():
+            if not isinstance(params, dict) or not all(isinstance(key, str) for key in params):
+                raise ValueError(f"prober_params[{name!r}] must map hyper-parameter names to values, got {params!r}")
+            if "seed" in params:
+                raise ValueError(f"prober_params[{name!r}] sets 'seed'; the run's seed and prober_seeds choose seeds")
+        for name, class_path in self.prober_plugins.items():
+            if not isinstance(class_path, str) or not class_path:
+                raise ValueError(f"prober_plugins[{name!r}] must be a class path 'module:Class', got {class_path!r}")
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Every setting's name, in declaration order."""
+        return tuple(item.name for item in fields(cls))
 
     def datamodule_kwargs(self) -> dict:
         """The :class:`~datamodules.fold_datamodule.FoldDataModule` settings every fit of the run uses."""

@@ -7,7 +7,7 @@ Example (basic-pitch note frames of FluidR3 and MuseScore renders of the same 1,
         --probes ridge_tuned,mlp_es,attention_es --prober-seeds 3 --layers note --out runs/cross-soundfont
 
 For every prober, each fold model predicts its validation segments from both renderings (one fit, two inputs;
-:mod:`probes.cross_store`), predictions are averaged over seeds, and the drop (same-SoundFont pooled R2 minus
+:mod:`benchmarks.orchestration.cross_store`), predictions are averaged over seeds, and the drop (same-SoundFont pooled R2 minus
 cross-SoundFont pooled R2) gets a paired excerpt-bootstrap interval per dimension and for the mean over dimensions.
 Writes ``OUT/cross_soundfont.json``; resumable per (prober, seed, fold).
 """
@@ -24,13 +24,13 @@ import numpy as np
 
 from analyses.uncertainty import paired_group_bootstrap
 from benchmarks.config import RunConfig
-from benchmarks.probing import prober_kwargs
+from benchmarks.orchestration.probing import prober_kwargs
 from datamodules.cache import PercepianoCache, open_cache
 from datamodules.embeddings import open_embeddings
 from datamodules.jsonio import write_json_atomic
 from datamodules.store import EmbeddingStore
-from probes.cross_store import cross_store_predictions
-from probes.cross_validation import build_prober
+from benchmarks.orchestration.cross_store import cross_store_predictions
+from benchmarks.orchestration.cross_validation import build_prober
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

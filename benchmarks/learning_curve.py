@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from analyses.probe_metrics import probe_scores
-from benchmarks.probing import descriptor_baseline_or_reason
+from benchmarks.orchestration.probing import descriptor_baseline_or_reason
 from datamodules.cache import PercepianoCache, open_cache
 from datamodules.clip import DEFAULT_CLIP
 from datamodules.jsonio import write_json_atomic
-from probes.cross_validation import cross_validate
+from benchmarks.orchestration.cross_validation import cross_validate
 
 
 def cut_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]], groups: np.ndarray, fraction: float,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.speed_report import PROBERS, R2_TOLERANCE, SECTION_ROWS
-from probes.permutation import MAX_STACKED_TARGETS
+from benchmarks.orchestration.permutation_nulls import MAX_STACKED_TARGETS
 from datamodules.dimensions import DIMENSIONS
 
 

@@ -18,7 +18,7 @@ from analyses.probe_metrics import r2_per_dimension
 from benchmarks.speed_measure import attention_inference_flops, attention_training_flops, mlp_training_flops
 from datamodules.cache import open_cache
 from datamodules.jsonio import write_text_atomic
-from probes.fold_files import load_out_of_fold
+from benchmarks.orchestration.fold_files import load_out_of_fold
 
 PROBERS: tuple[str, ...] = ("ridge", "attention", "mlp")
 #: (row label, the original's section, the suite's section); None where one side has no such section.

@@ -65,7 +65,7 @@ def _convert(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
 
 def _memory(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
     from datamodules.cache import open_cache
-    from probes.cross_validation import cross_validate
+    from benchmarks.orchestration.cross_validation import cross_validate
 
     timer = SectionTimer()
     with timer.section("open_cache"):
@@ -80,7 +80,7 @@ def _attention(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
     import numpy as np
 
     from datamodules.cache import open_cache
-    from probes.cross_validation import cross_validate
+    from benchmarks.orchestration.cross_validation import cross_validate
 
     timer = SectionTimer()
     cache = open_cache(arguments.cache)
@@ -94,8 +94,8 @@ def _attention(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
 
 
 def _run(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
-    import benchmarks.probing as probing
-    import benchmarks.suite as suite
+    import benchmarks.orchestration.probing as probing
+    import benchmarks.orchestration.suite as suite
     import probes.attention as attention
     from benchmarks.config import RunConfig
 

@@ -19,10 +19,16 @@ from datamodules.keys import excerpt_groups, performer_groups, work_groups
 from datamodules.labels import LabelTable, load_labels
 from datamodules.store import MANIFEST_FILE, EmbeddingStore
 
+#: The file names a cache directory holds (the optional ones are found there when no override is given).
 LABELS_FILE = "labels.json"
 FOLDS_FILE = "folds.json"
 EMBEDDINGS_FILE = "muq_embeddings.pt"
 STORE_DIR = "store"
+RATINGS_FILE = "total_2rounds.csv"
+MOMENTS_FILE = "all_moments.jsonl"
+RECORDINGS_FILE = "recordings.jsonl"
+MASTERCLASS_EMBEDDINGS_FILE = "masterclass_embeddings.pt"
+COMPETITION_EMBEDDINGS_FILE = "competition_embeddings.pt"
 
 
 @dataclass(frozen=True, slots=True)

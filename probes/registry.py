@@ -12,6 +12,7 @@ looped and logged as Lightning's ``_load_external_callbacks`` does.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -27,12 +28,17 @@ from probes.ridge import RidgeProber, TunedRidgeProber
 _log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "percepiano_bench.probes"
-#: What :func:`~probes.cross_validation.cross_validate` calls on a prober (all but fit/predict come with Prober).
+#: What :func:`~benchmarks.orchestration.cross_validation.cross_validate` calls on a prober (all but fit/predict come with Prober).
 REQUIRED_METHODS: tuple[str, ...] = ("fit", "predict", "get_params", "datamodule_kwargs", "fold_outputs")
 
 
 class UnknownProberError(ValueError):
     """A prober name that is neither built in nor provided by an installed plugin."""
+
+
+class ProberConfigurationError(ValueError):
+    """A run's prober settings that cannot be used: an unknown hyper-parameter, a class path that does not load or
+    whose name is taken."""
 
 
 #: Built-in probers by name.
@@ -104,8 +110,73 @@ def _load_external_probers(group: str = ENTRY_POINT_GROUP) -> dict[str, tuple[ty
     return found
 
 
+#: Probers registered by class path for this process (a configuration file's ``class_path`` entries).
+_REGISTERED: dict[str, tuple[type, str]] = {}
+
+
+def load_class_path(class_path: str) -> type:
+    """The class named by ``"package.module:Class"`` (or ``"package.module.Class"``).
+
+    Raises
+    ------
+    ValueError
+        If ``class_path`` names no module and class, or the module or class does not exist.
+    """
+    module_name, _, attribute = class_path.partition(":") if ":" in class_path else class_path.rpartition(".")
+    if not module_name or not attribute:
+        raise ValueError(f"class path {class_path!r}: expected 'package.module:Class'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"class path {class_path!r}: cannot import module {module_name!r} ({error})") from None
+    found = getattr(module, attribute, None)
+    if found is None:
+        raise ValueError(f"class path {class_path!r}: module {module_name!r} has no {attribute!r}")
+    return found
+
+
+def register_prober(class_path: str) -> str:
+    """Make the prober class at ``class_path`` available by its ``name`` in this process; returns the name.
+
+    Registering the same class again is a no-op.
+
+    Raises
+    ------
+    ProberConfigurationError
+        If the class path does not load, or the name is already taken by another prober (naming both sources).
+    TypeError
+        If it loads something that is not a prober class (see :func:`check_prober_class`).
+    """
+    source = f"class path {class_path!r}"
+    try:
+        prober = load_class_path(class_path)
+        check_prober_class(prober, source)
+    except (ValueError, TypeError) as error:
+        raise ProberConfigurationError(str(error)) from None
+    if _REGISTERED.get(prober.name, (None,))[0] is prober:
+        return prober.name
+    taken = {name: described for name, (_, described) in _builtin_and_entry_point_sources().items()}
+    taken.update({name: described for name, (_, described) in _REGISTERED.items()})
+    if prober.name in taken:
+        raise ProberConfigurationError(f"prober name {prober.name!r} is declared twice: by {taken[prober.name]} and by "
+                                       f"{source}")
+    _REGISTERED[prober.name] = (prober, source)
+    return prober.name
+
+
 def prober_sources() -> dict[str, tuple[type, str]]:
-    """Every available prober: ``{name: (class, source)}``, built-ins first, then plugins by name.
+    """Every available prober: ``{name: (class, source)}``: built-ins, plugins by name, then class-path probers.
+
+    Raises
+    ------
+    ValueError
+        If a plugin reuses a built-in name or another plugin's name (naming both sources).
+    """
+    return {**_builtin_and_entry_point_sources(), **_REGISTERED}
+
+
+def _builtin_and_entry_point_sources() -> dict[str, tuple[type, str]]:
+    """Built-ins first, then entry-point plugins by name.
 
     Raises
     ------
@@ -123,6 +194,26 @@ def prober_sources() -> dict[str, tuple[type, str]]:
 def available_probers() -> dict[str, type]:
     """``{name: prober class}`` of the built-ins and every installed plugin."""
     return {name: prober for name, (prober, _) in prober_sources().items()}
+
+
+def check_prober_params(name: str, params: dict[str, Any]) -> None:
+    """Check that ``params`` are hyper-parameters of prober ``name`` (keywords its ``get_params()`` reports).
+
+    Raises
+    ------
+    UnknownProberError
+        If ``name`` is unknown.
+    ProberConfigurationError
+        If a key of ``params`` is not one of its hyper-parameters (naming the keys and the accepted ones).
+    """
+    probers = available_probers()
+    if name not in probers:
+        raise UnknownProberError(f"unknown prober {name!r}; available: {sorted(probers)}")
+    accepted = probers[name]().get_params()
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ProberConfigurationError(f"prober {name!r}: unknown hyper-parameters {unknown}; it takes "
+                                       f"{sorted(accepted)}")
 
 
 def get_prober(name: str, **kwargs: Any) -> Prober:

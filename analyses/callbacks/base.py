@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from abc import abstractmethod
 from pathlib import Path
@@ -16,6 +16,8 @@ from typing_extensions import override
 
 from analyses.context import AuditContext
 from datamodules.jsonio import read_json, write_json_atomic
+
+_log = logging.getLogger("percepiano_bench.audit")
 
 
 class AuditSectionCallback(Callback):
@@ -111,5 +113,5 @@ def _save_figure(directory: Path, name: str, figure: Figure, writer: Any) -> Non
 
 
 def progress(message: str) -> None:
-    """One progress line on stderr (long steps report as they finish)."""
-    print(f"[percepiano-bench] {message}", file=sys.stderr, flush=True)
+    """One line per finished step, logged at INFO on the ``percepiano_bench`` logger (shown with ``--verbose``)."""
+    _log.info(message)

@@ -37,7 +37,7 @@ class LayerSweepCallback(AuditSectionCallback):
                 raise ValueError(f"{name}: the layer sweep's fits predicted different rows; expected the same folds")
             result = layer_sweep_scores(
                 cache.labels[rows], {spec: oof.predictions[rows] for spec, oof in by_layer.items()},
-                np.asarray(cache.excerpts)[rows], n_bootstrap=int(context.settings.get("n_bootstrap", 1000)),
+                np.asarray(cache.excerpts)[rows], n_bootstrap=context.n_resamples("n_bootstrap"),
                 seed=context.seed,
             )  # fmt: skip
             probers[name] = {**result.to_dict(), "n_rows": int(rows.size), "variant": first.variant,

@@ -27,7 +27,7 @@ class ReliabilityCallback(AuditSectionCallback):
             return {"reliability": {"status": "skipped: no raw ratings file (give --ratings total_2rounds.csv or put "
                                               "it in the cache directory)"}}, {}
         table = load_ratings(path)
-        n_resamples = int(context.settings.get("n_bootstrap", 1000))
+        n_resamples = context.n_resamples("n_bootstrap")
         result = reliability(table.values, table.key_index, table.rater_index, dimensions=DIMENSIONS,
                              n_splits=N_SPLITS, n_resamples=n_resamples, seed=context.seed)
         payload = {

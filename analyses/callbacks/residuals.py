@@ -20,7 +20,7 @@ class ResidualsCallback(AuditSectionCallback):
 
     def compute(self, context: AuditContext) -> tuple[dict[str, Any], dict[str, Figure]]:
         cache = context.cache
-        n_resamples = min(int(context.settings.get("n_permutations", 200)), 200)
+        n_resamples = min(context.n_resamples("n_permutations"), 200)
         result = residual_analysis(cache.stats_features(), cache.labels, cache.folds, alpha=RIDGE_ALPHA,
                                    n_resamples=n_resamples, seed=context.seed)
         protocol = (f"Ridge (alpha {RIDGE_ALPHA}, one multi-output solve) on stats-pooled features standardised on "

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from analyses.callbacks.base import AuditSectionCallback
-from analyses.callbacks.downstream_inputs import (
-    DEFAULT_QUALITY_PROBER,
-    embedded,
-    quality_scores,
-    quality_seed_directories,
-    run_datamodule_kwargs,
-    run_prober_overrides,
-    stats_features,
-)
+from analyses.callbacks.downstream_inputs import embedded, quality_scores, stats_features
 from analyses.context import AuditContext
 from analyses.factor_retention import parallel_analysis
 from analyses.plots_downstream import plot_stop_auc
-from analyses.probe_metrics import probe_scores
 from analyses.stop_prediction import build_feature_sets, stop_prediction, stop_prediction_unavailable
 from datamodules.masterclass import load_moments, segment_moments
-from probes.cross_validation import cross_validate
 
 
 class StopPredictionCallback(AuditSectionCallback):
@@ -59,24 +48,25 @@ class StopPredictionCallback(AuditSectionCallback):
         )
         result = stop_prediction(
             feature_sets, labels[found], groups[found], durations_s=segments.duration_s[found],
-            n_resamples=int(context.settings.get("n_bootstrap", 1000)), seed=context.seed, exclusions=exclusions,
+            n_resamples=context.n_resamples("n_bootstrap"), seed=context.seed, exclusions=exclusions,
         )
         payload = {**result.to_dict(), "quality_source": source, "moments_file": str(path)}
         return {"stop_prediction": payload}, {"stop_auc_by_configuration": plot_stop_auc(payload)}
 
 
 def _probe_r2(context: AuditContext) -> np.ndarray:
-    """Pooled out-of-fold R2 per dimension of the quality prober: from the probing section when it ran, else
-    from the prober's own (resumable) cross-validation."""
-    prober = context.settings.get("quality_prober") or DEFAULT_QUALITY_PROBER
-    scores = context.results.get("probing_comparison", {}).get("probers", {}).get(prober)
-    if scores is not None:
-        return np.asarray(scores["r2_pooled"], dtype=np.float64)
-    runs = [cross_validate(prober, context.cache, directory, seed=seed, datamodule_kwargs=run_datamodule_kwargs(context),
-                           **run_prober_overrides(context, prober))
-            for seed, directory in quality_seed_directories(context, prober)]  # fmt: skip
-    ensemble = dataclasses.replace(runs[0], predictions=np.mean([run.predictions for run in runs], axis=0))
-    return probe_scores(*ensemble.scored(context.cache.labels)).r2_pooled
+    """Pooled out-of-fold R2 per dimension of the quality prober (computed by the downstream fits).
+
+    Raises
+    ------
+    RuntimeError
+        If the downstream fits left no R2.
+    """
+    r2 = context.inputs.get("quality_prober_r2")
+    if r2 is None:
+        raise RuntimeError("no quality-prober R2; benchmarks.orchestration.downstream.run_downstream_fits runs before "
+                           "the callbacks")
+    return np.asarray(r2, dtype=np.float64)
 
 
 def _n_label_components(context: AuditContext) -> int:

@@ -27,6 +27,16 @@ from datamodules.synthetic.frames import FrameEncoder, make_frame_encoder, rende
 from datamodules.synthetic.labels import LabelModel, make_label_model
 from datamodules.synthetic.layout import make_layout
 from datamodules.synthetic.moments import DownstreamSegment, make_moments
+from datamodules.cache import (
+    COMPETITION_EMBEDDINGS_FILE,
+    EMBEDDINGS_FILE,
+    FOLDS_FILE,
+    LABELS_FILE,
+    MASTERCLASS_EMBEDDINGS_FILE,
+    MOMENTS_FILE,
+    RATINGS_FILE,
+    RECORDINGS_FILE,
+)
 from datamodules.synthetic.raters import ratings_csv, simulate_ratings
 from datamodules.synthetic.recordings import make_competition
 from datamodules.synthetic.recovery import recovery_report
@@ -35,12 +45,7 @@ from datamodules.synthetic.spec import SyntheticSpec
 FORMAT_VERSION = 2
 GENERATOR = "percepiano-bench datamodules.synthetic"
 GROUND_TRUTH_FILE = "ground_truth.json"
-RATINGS_FILE = "total_2rounds.csv"
-MOMENTS_FILE = "all_moments.jsonl"
-RECORDINGS_FILE = "recordings.jsonl"
-MASTERCLASS_EMBEDDINGS_FILE = "masterclass_embeddings.pt"
-COMPETITION_EMBEDDINGS_FILE = "competition_embeddings.pt"
-CACHE_FILES = ("labels.json", "folds.json", "muq_embeddings.pt", RATINGS_FILE, MOMENTS_FILE, RECORDINGS_FILE,
+CACHE_FILES = (LABELS_FILE, FOLDS_FILE, EMBEDDINGS_FILE, RATINGS_FILE, MOMENTS_FILE, RECORDINGS_FILE,
                MASTERCLASS_EMBEDDINGS_FILE, COMPETITION_EMBEDDINGS_FILE, GROUND_TRUTH_FILE)
 #: What ``audible`` means in the ground truth; the label model (see :func:`make_label_model`) makes it exact.
 AUDIBILITY_RULE = (
@@ -168,13 +173,13 @@ def _write_cache(directory: Path, spec: SyntheticSpec, seed: int) -> None:
     (directory / RATINGS_FILE).write_text(ratings_csv(ratings, layout.keys, rngs["raters"]), encoding="utf-8")
     order = rngs["layout"].permutation(layout.n_segments)
     label_payload = {layout.keys[i]: [*labels[i].tolist(), int(layout.performer_index[i])] for i in order}
-    _write_json(directory / "labels.json", label_payload)
-    _write_json(directory / "folds.json", layout.folds)
+    _write_json(directory / LABELS_FILE, label_payload)
+    _write_json(directory / FOLDS_FILE, layout.folds)
     encoder = make_frame_encoder(spec, quality, rngs["encoder"])
     content = encoder.project_off(rngs["encoder"].standard_normal((spec.n_excerpts, spec.dim)) * spec.content_std)
     lengths = rngs["frames"].integers(spec.frames_per_segment[0], spec.frames_per_segment[1] + 1, layout.n_segments)
     frames = _render_all(layout.keys, quality, lengths, content[layout.excerpt_index], encoder, rngs["frames"])
-    torch.save(frames.tensors, directory / "muq_embeddings.pt")
+    torch.save(frames.tensors, directory / EMBEDDINGS_FILE)
     masterclass = _masterclass(directory, spec, model, encoder, rngs["masterclass"])
     competition = _competition(directory, spec, model, encoder, rngs["competition"])
     truth = {

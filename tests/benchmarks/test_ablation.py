@@ -9,7 +9,7 @@ from benchmarks.ablation import configuration_name, markdown, run_ablation
 from datamodules.cache import open_cache
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
 from analyses.probe_metrics import probe_scores
-from probes.cross_validation import cross_validate
+from benchmarks.orchestration.cross_validation import cross_validate
 
 
 @pytest.mark.filterwarnings("ignore:ridge_tuned")

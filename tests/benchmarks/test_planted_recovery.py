@@ -23,7 +23,7 @@ from analyses.probe_metrics import r2_per_dimension
 from analyses.uncertainty import paired_group_bootstrap
 from datamodules.cache import open_cache
 from datamodules.synthetic import GROUND_TRUTH_FILE, SyntheticSpec, generate_synthetic_cache
-from probes.cross_validation import cross_validate
+from benchmarks.orchestration.cross_validation import cross_validate
 
 TUNED = ("ridge_tuned", "attention_es", "mlp_es")
 TRAINED = {"attention_es", "mlp_es"}

@@ -1,4 +1,4 @@
-"""Resume and refusal of ``python -m benchmarks.run`` (benchmarks/suite.py, benchmarks/output_guard.py).
+"""Resume and refusal of ``python -m benchmarks.run`` (benchmarks/orchestration/suite.py, benchmarks/orchestration/output_guard.py).
 
 A run killed mid-fold and re-run with the same command must write the ``audit.json`` of an uninterrupted run;
 another configuration in the same ``--out`` is refused unless ``--force``; an input edited in place is recomputed,

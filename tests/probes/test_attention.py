@@ -11,7 +11,7 @@ from analyses.probe_metrics import r2_per_dimension
 from benchmarks.original.attention import attention_probe
 from datamodules.fold_datamodule import FoldDataModule
 from probes.attention import AttentionPoolingModule, AttentionPoolingProber
-from probes.cross_validation import cross_validate
+from benchmarks.orchestration.cross_validation import cross_validate
 
 LENGTHS = (1, 7, 3, 10)
 

@@ -9,7 +9,7 @@ from sklearn.linear_model import Ridge
 
 from analyses.factor_retention import retained_factor_count
 from datamodules.fold_datamodule import FoldDataModule
-from probes.cross_validation import cross_validate
+from benchmarks.orchestration.cross_validation import cross_validate
 from probes.factor import FactorProber, LeakyFactorProber, component_r2
 from probes.ridge import RidgeProber, training_rows
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probes.cross_validation import cross_validate
+from benchmarks.orchestration.cross_validation import cross_validate
 from probes.registry import ENTRY_POINT_GROUP, available_probers, get_prober, prober_sources
 
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from datamodules.fold_datamodule import FoldDataModule
-from probes.cross_validation import cross_validate
+from benchmarks.orchestration.cross_validation import cross_validate
 from probes.mlp import MLPProber
 from probes.ridge import RidgeProber
 from probes.tensorboard import make_logger

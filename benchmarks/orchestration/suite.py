@@ -10,17 +10,30 @@ from pathlib import Path
 
 import lightning as L
 
-from analyses.callbacks.base import AuditSectionCallback, progress
 from analyses.context import AuditContext
-from benchmarks.audit_trainer import run_audit_callbacks
+from benchmarks.orchestration.audit_trainer import run_audit_callbacks
 from benchmarks.config import RunConfig
-from benchmarks.output_guard import claim_output_directory
-from benchmarks.provenance import input_hashes, provenance
+from benchmarks.console import ProgressLine, detail, say
+from benchmarks.orchestration.downstream import run_downstream_fits
+from benchmarks.orchestration.output_guard import claim_output_directory
+from benchmarks.orchestration.provenance import input_hashes, provenance
 from benchmarks.report import write_report
-from benchmarks.layer_sweep import run_layer_sweep
-from benchmarks.probing import run_probing
-from benchmarks.sections import callbacks_for
-from datamodules.cache import EMBEDDINGS_FILE, FOLDS_FILE, LABELS_FILE, STORE_DIR, PercepianoCache, open_cache
+from benchmarks.orchestration.layer_sweep import run_layer_sweep
+from benchmarks.orchestration.probing import check_prober_settings, run_probing
+from benchmarks.orchestration.sections import callbacks_for
+from datamodules.cache import (
+    COMPETITION_EMBEDDINGS_FILE,
+    EMBEDDINGS_FILE,
+    FOLDS_FILE,
+    LABELS_FILE,
+    MASTERCLASS_EMBEDDINGS_FILE,
+    MOMENTS_FILE,
+    RATINGS_FILE,
+    RECORDINGS_FILE,
+    STORE_DIR,
+    PercepianoCache,
+    open_cache,
+)
 from datamodules.competition import load_recordings
 from datamodules.embeddings import open_embeddings, store_manifest_path
 from datamodules.errors import contract_error
@@ -32,11 +45,11 @@ from datamodules.ratings import load_ratings
 
 #: Optional inputs looked for inside the cache directory when no override is given.
 CACHE_INPUTS: dict[str, str] = {
-    "ratings": "total_2rounds.csv",
-    "moments": "all_moments.jsonl",
-    "competition": "recordings.jsonl",
-    "masterclass_embeddings": "masterclass_embeddings.pt",
-    "competition_embeddings": "competition_embeddings.pt",
+    "ratings": RATINGS_FILE,
+    "moments": MOMENTS_FILE,
+    "competition": RECORDINGS_FILE,
+    "masterclass_embeddings": MASTERCLASS_EMBEDDINGS_FILE,
+    "competition_embeddings": COMPETITION_EMBEDDINGS_FILE,
 }
 #: ``audit.json`` keys in the original notebook's order, then the suite's own.
 ORIGINAL_KEYS: tuple[str, ...] = (
@@ -54,6 +67,7 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
         The ``audit.json`` payload.
     """
     started = time.perf_counter()
+    check_prober_settings(config)
     claim_output_directory(config, force)
     L.seed_everything(config.seed, workers=True, verbose=False)  # global RNGs; every component also takes the seed
     timings: dict[str, float] = {}
@@ -65,8 +79,8 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
     timings["open_cache"] = time.perf_counter() - tick
     if {"probing", "embedding"} & set(config.sections):
         check_probeable(cache)
-    progress(f"cache {cache_dir}: {cache.n_segments} segments, {len(cache.folds)} folds"
-              + "".join(f"; {line}" for line in cache.alignment.summary_lines()))
+    say(f"cache {cache_dir}: {cache.n_segments} segments, {len(cache.folds)} folds")
+    detail("; ".join(cache.alignment.summary_lines()))
     context = AuditContext(
         cache=cache, out_dir=Path(config.out), seed=config.seed, settings=config.to_dict(),
         fingerprint=config.fingerprint(), inputs=_inputs(config, cache_dir),
@@ -81,15 +95,34 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
             tick = time.perf_counter()
             run_layer_sweep(context, config)
             timings["layer_sweep_fit"] = time.perf_counter() - tick
-    callbacks: list[AuditSectionCallback] = [cb for section in config.sections for cb in callbacks_for(section, config)]
+    if "downstream" in config.sections:
+        tick = time.perf_counter()
+        run_downstream_fits(context, config)
+        timings["downstream_fit"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    run_audit_callbacks(context, callbacks, Path(config.out) / "tensorboard")
+    _run_post_fit_analyses(context, config)
     timings["post_fit_callbacks"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     audit = _assemble(context, config, cache, timings, command)
     write_json_atomic(Path(config.out) / "audit.json", audit)
     write_report(audit, Path(config.out))
     return audit
+
+
+def _run_post_fit_analyses(context: AuditContext, config: RunConfig) -> None:
+    """Fire each section's callbacks in turn; one progress line over the sections."""
+    line = ProgressLine("post-fit analyses", len(config.sections), unit="sections")
+    seconds: list[str] = []
+    n_computed = n_resumed = 0
+    for section in config.sections:
+        started = time.perf_counter()
+        callbacks = callbacks_for(section, config)
+        run_audit_callbacks(context, callbacks, Path(config.out) / "tensorboard")
+        n_computed += sum(len(callback.completed) for callback in callbacks)
+        n_resumed += sum(len(callback.resumed) for callback in callbacks)
+        line.advance(resumed=False)
+        seconds.append(f"{section} {time.perf_counter() - started:.1f} s")
+    line.close(f" ({', '.join(seconds)})", summary=f"{n_computed} results computed, {n_resumed} resumed")
 
 
 def _resolve_cache_dir(config: RunConfig, timings: dict[str, float]) -> Path:
@@ -99,7 +132,7 @@ def _resolve_cache_dir(config: RunConfig, timings: dict[str, float]) -> Path:
 
     spec = SyntheticSpec.real_scale() if config.synthetic_scale == "real" else SyntheticSpec()
     tick = time.perf_counter()
-    progress(f"building (or reusing) the synthetic {config.synthetic_scale} cache")
+    detail(f"building (or reusing) the synthetic {config.synthetic_scale} cache")
     directory = generate_synthetic_cache(Path(config.out) / f"synthetic_cache_{config.synthetic_scale}", spec, config.seed)
     timings["synthetic_cache"] = time.perf_counter() - tick
     return Path(directory)

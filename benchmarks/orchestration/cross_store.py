@@ -22,7 +22,7 @@ import numpy as np
 
 from datamodules.cache import PercepianoCache, align
 from datamodules.store import EmbeddingStore
-from probes.cross_validation import build_prober, fold_datamodule
+from benchmarks.orchestration.cross_validation import build_prober, fold_datamodule
 from probes.external import external_loader
 
 

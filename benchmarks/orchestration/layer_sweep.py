@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from pathlib import Path
 
-from analyses.callbacks.base import progress
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
-from benchmarks.probing import prober_kwargs, seed_ensemble, seed_runs
-from probes.cross_validation import OutOfFoldPredictions, cross_validate
+from benchmarks.console import ProgressLine
+from benchmarks.orchestration.probing import prober_kwargs, seed_ensemble, seed_runs
+from benchmarks.orchestration.cross_validation import OutOfFoldPredictions, cross_validate
 
 SWEEP_DIR = "layer_sweep"
 
@@ -48,10 +47,10 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
     sweep: dict[str, dict[str, OutOfFoldPredictions]] = {name: {} for name in config.probes}
     trainer_kwargs = {"enable_progress_bar": False}
     for spec in selections:
-        started = time.perf_counter()
         cache = dataclasses.replace(context.cache, store=store.with_layers(spec))
         layer_config = dataclasses.replace(config, out=Path(config.out) / SWEEP_DIR / selection_dir(spec))
-        n_fitted = 0
+        line = ProgressLine(f"layer sweep {spec} ({cache.store.selection.describe()})",
+                            len(config.probes) * len(cache.folds) * config.prober_seeds)
         for name in config.probes:
             if cache.store.selection.spec == store.selection.spec and name in context.predictions:
                 sweep[name][spec] = context.predictions[name]  # the main fit, same layers
@@ -59,10 +58,9 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
             kwargs = prober_kwargs(name, config)
             runs = [cross_validate(name, cache, out, seed=seed, logger_root=Path(config.out) / "tensorboard" / SWEEP_DIR
                                    / selection_dir(spec), trainer_kwargs=trainer_kwargs,
-                                   datamodule_kwargs=config.datamodule_kwargs(), **kwargs)
+                                   datamodule_kwargs=config.datamodule_kwargs(),
+                                   on_fold=lambda fold, resumed: line.advance(resumed), **kwargs)
                     for seed, out in seed_runs(name, layer_config)]  # fmt: skip
             sweep[name][spec] = seed_ensemble(runs)
-            n_fitted += sum(len(run.fitted_folds) for run in runs)
-        progress(f"layer sweep {spec} ({cache.store.selection.describe()}): {n_fitted} folds fitted in "
-                 f"{time.perf_counter() - started:.1f} s")
+        line.close()
     context.inputs["layer_sweep"] = sweep

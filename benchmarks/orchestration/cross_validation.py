@@ -28,7 +28,7 @@ from datamodules.cache import PercepianoCache
 from datamodules.dimensions import N_DIMENSIONS
 from datamodules.fold_datamodule import FoldDataModule
 from probes.base import check_predictions
-from probes.fold_files import read_fold, write_fold, write_out_of_fold
+from benchmarks.orchestration.fold_files import read_fold, write_fold, write_out_of_fold
 from probes.registry import available_probers, get_prober
 from probes.tensorboard import make_logger
 
@@ -119,14 +119,16 @@ def build_prober(prober: str | Callable[..., Any], seed: int, **kwargs: Any) -> 
     return factory(**kwargs)
 
 
-def prober_overrides(name: str, epochs_scale: float = 1.0, accelerator: str = "auto") -> dict[str, Any]:
-    """A run's hyper-parameter overrides for ``name``: scaled epochs and the accelerator, where the prober takes
-    them (every fit of a run uses them: the probing section and the downstream quality prober alike)."""
-    params = build_prober(name, 0).get_params()
-    kwargs: dict[str, Any] = {}
-    if "max_epochs" in params and epochs_scale != 1.0:
-        kwargs["max_epochs"] = max(1, round(params["max_epochs"] * epochs_scale))
-    if "accelerator" in params:
+def prober_overrides(name: str, params: dict[str, Any] | None = None, epochs_scale: float = 1.0,
+                     accelerator: str = "auto") -> dict[str, Any]:
+    """A run's keyword arguments for ``name``: its configured hyper-parameters ``params``, then the epoch count
+    scaled by ``epochs_scale`` and the accelerator, where the prober takes them (every fit of a run uses them: the
+    probing section and the downstream quality prober alike)."""
+    kwargs: dict[str, Any] = dict(params or {})
+    defaults = build_prober(name, 0, **kwargs).get_params()
+    if "max_epochs" in defaults and epochs_scale != 1.0:
+        kwargs["max_epochs"] = max(1, round(defaults["max_epochs"] * epochs_scale))
+    if "accelerator" in defaults:
         kwargs["accelerator"] = accelerator
     return kwargs
 
@@ -148,6 +150,7 @@ def cross_validate(
     logger_root: Path | str | None = None,
     trainer_kwargs: dict | None = None,
     datamodule_kwargs: dict | None = None,
+    on_fold: Callable[[int, bool], None] | None = None,
     **kwargs: Any,
 ) -> OutOfFoldPredictions:
     """Fit a freshly built prober on each fold's training part and predict its validation rows.
@@ -173,6 +176,8 @@ def cross_validate(
     datamodule_kwargs : dict, optional
         :class:`FoldDataModule` keywords that override the prober's ``datamodule_kwargs()`` (e.g. ``clip``); the
         standardisation settings are part of the configuration hash.
+    on_fold : callable, optional
+        Called as ``on_fold(fold, resumed)`` after each fold (``resumed``: read back from its fold file).
     **kwargs
         Prober hyper-parameters.
 
@@ -209,6 +214,8 @@ def cross_validate(
             fitted.append(fold)
         else:
             resumed.append(fold)
+        if on_fold is not None:
+            on_fold(fold, fold in resumed)
         fold_predictions, rows, extras = stored
         predictions[rows] = fold_predictions
         fold_of_row[rows] = fold

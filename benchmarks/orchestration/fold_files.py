@@ -1,4 +1,4 @@
-"""Prediction files of :func:`probes.cross_validation.cross_validate`, each written atomically.
+"""Prediction files of :func:`benchmarks.orchestration.cross_validation.cross_validate`, each written atomically.
 
 ``fold<k>.npz``: ``predictions (n_val, 19)``, ``rows (n_val,)``, ``keys (n_val,)``, ``config_hash``, ``config_json``
 and the prober's fold outputs prefixed ``out_``. ``oof.npz``: ``keys (n,)``, ``predictions (n, 19)`` (NaN outside

@@ -8,7 +8,7 @@ import numpy as np
 
 from datamodules.cache import PercepianoCache
 from datamodules.store import EmbeddingStore
-from probes.cross_validation import build_prober, fold_datamodule
+from benchmarks.orchestration.cross_validation import build_prober, fold_datamodule
 from probes.external import external_loader
 
 
@@ -37,7 +37,7 @@ def fold_ensemble_predictions(
         External segments with the cache's frame dimension D.
     seed : int, default=0
     trainer_kwargs, datamodule_kwargs : dict, optional
-        As for :func:`~probes.cross_validation.cross_validate`.
+        As for :func:`~benchmarks.orchestration.cross_validation.cross_validate`.
 
     Returns
     -------

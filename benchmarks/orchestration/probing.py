@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from analyses.baselines import BaselinePredictionsResult
-from analyses.callbacks.base import progress
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
+from benchmarks.console import ProgressLine
 from datamodules.cache import PercepianoCache
-from probes.cross_validation import (
+from benchmarks.orchestration.cross_validation import (
     PREDICTIONS_DIR,
     OutOfFoldPredictions,
     build_prober,
@@ -25,12 +23,32 @@ from probes.cross_validation import (
     seed_directories,
 )
 from probes.descriptor_baseline import descriptor_baseline
-from probes.permutation import permutation_null
+from probes.registry import ProberConfigurationError, check_prober_params, register_prober
+from benchmarks.orchestration.permutation_nulls import permutation_null
+
+
+def check_prober_settings(config: RunConfig) -> None:
+    """Register the run's class-path probers and check every prober name and configured hyper-parameter.
+
+    Raises
+    ------
+    UnknownProberError
+        For a prober name that is neither built in, a plugin, nor given a class path.
+    ProberConfigurationError
+        For a class path that does not load or whose name differs, or an unknown hyper-parameter.
+    """
+    for name, class_path in config.prober_plugins.items():
+        registered = register_prober(class_path)
+        if registered != name:
+            raise ProberConfigurationError(f"class path {class_path!r} declares prober name {registered!r}, not {name!r}")
+    for name in config.probes:
+        check_prober_params(name, config.prober_params.get(name, {}))
 
 
 def prober_kwargs(name: str, config: RunConfig) -> dict[str, Any]:
-    """Hyper-parameter overrides of a run: scaled epochs and the accelerator, where the prober takes them."""
-    return prober_overrides(name, config.epochs_scale, config.accelerator)
+    """A run's keyword arguments for prober ``name``: its configured hyper-parameters, scaled epochs and the
+    accelerator, where the prober takes them."""
+    return prober_overrides(name, config.prober_params.get(name), config.epochs_scale, config.accelerator)
 
 
 def run_probing(context: AuditContext, config: RunConfig) -> None:
@@ -43,13 +61,15 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
     """
     nulls: dict[str, np.ndarray] = {}
     per_seed: dict[str, dict] = {}
-    trainer_kwargs = {"enable_progress_bar": sys.stderr.isatty()}
+    trainer_kwargs = {"enable_progress_bar": False}
     for name in config.probes:
         kwargs = prober_kwargs(name, config)
-        started = time.perf_counter()
+        seeds = seed_runs(name, config)
+        line = ProgressLine(name, len(seeds) * len(context.cache.folds))
         runs = [cross_validate(name, context.cache, out, seed=seed, logger_root=Path(out) / "tensorboard",
-                               trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(), **kwargs)
-                for seed, out in seed_runs(name, config)]
+                               trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(),
+                               on_fold=lambda fold, resumed: line.advance(resumed), **kwargs)
+                for seed, out in seeds]
         oof = seed_ensemble(runs)
         context.predictions[name] = oof
         if len(runs) > 1:
@@ -58,11 +78,8 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
         stacked = template.view == "stats" and hasattr(template, "fit_arrays")
         if stacked and config.n_permutations > 0:
             nulls[name] = _cached_null(name, context, config, kwargs, oof.config_hash)
-        progress(f"{name}: {sum(len(run.fitted_folds) for run in runs)} folds fitted, "
-                 f"{sum(len(run.resumed_folds) for run in runs)} resumed"
-                 + (f" over {len(runs)} seeds" if len(runs) > 1 else "")
-                  + (f", permutation null ({config.n_permutations})" if name in nulls else "")
-                  + f" in {time.perf_counter() - started:.1f} s")
+        line.close((f" over {len(runs)} seeds" if len(runs) > 1 else "")
+                   + (f", permutation null ({config.n_permutations})" if name in nulls else ""))
     context.inputs["nulls"] = nulls
     context.inputs["seed_runs"] = per_seed
     context.inputs["fitted_baselines"] = {"descriptors": descriptor_baseline_or_reason(context.cache, config.clip)}
@@ -79,7 +96,7 @@ def descriptor_baseline_or_reason(cache: PercepianoCache, clip: float | None) ->
 
 
 def seed_runs(name: str, config: RunConfig) -> list[tuple[int, Path]]:
-    """``(seed, output directory)`` of each run of ``name`` (:func:`~probes.cross_validation.seed_directories`)."""
+    """``(seed, output directory)`` of each run of ``name`` (:func:`~benchmarks.orchestration.cross_validation.seed_directories`)."""
     return seed_directories(name, Path(config.out), config.seed, config.prober_seeds)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from analyses.permutation import permute_within_groups, pooled_r2_many
 from datamodules.cache import PercepianoCache
 from datamodules.dimensions import N_DIMENSIONS
-from probes.cross_validation import build_prober, cross_validate, fold_datamodule
+from benchmarks.orchestration.cross_validation import build_prober, cross_validate, fold_datamodule
 from probes.ridge import training_rows
 
 
@@ -101,7 +101,7 @@ def permutation_null(
     Parameters
     ----------
     prober : str or callable
-        Registry name, class or factory (as for :func:`~probes.cross_validation.cross_validate`).
+        Registry name, class or factory (as for :func:`~benchmarks.orchestration.cross_validation.cross_validate`).
     cache : PercepianoCache
     n_permutations : int
         At least 1.
@@ -115,7 +115,7 @@ def permutation_null(
         Ridge probers solve the permutations in chunks of at most this many stacked targets, which caps the
         memory of the coefficients and predictions whatever ``n_permutations`` (the null does not depend on it).
     datamodule_kwargs : dict, optional
-        :class:`FoldDataModule` overrides, as for :func:`~probes.cross_validation.cross_validate`.
+        :class:`FoldDataModule` overrides, as for :func:`~benchmarks.orchestration.cross_validation.cross_validate`.
     **kwargs
         Prober hyper-parameters.
 
