@@ -138,7 +138,8 @@ def compare_probers(
         bootstraps[name] = bootstrap
         entry = {"variant": variant, "n_rows": int(rows.size), "protocol": scores.protocol,
                  "r2_pooled": _list(scores.r2_pooled), "r2_fold_mean": _list(scores.r2_fold_mean),
-                 "r2_fold_sd": _list(scores.r2_fold_sd), "pearson": _list(scores.pearson),
+                 "r2_fold_sd": _list(scores.r2_fold_sd), "r2_per_fold": [_list(fold) for fold in scores.r2_per_fold],
+                 "pearson": _list(scores.pearson),
                  "spearman": _list(scores.spearman), "ci_low": _list(bootstrap.ci_low), "ci_high": _list(bootstrap.ci_high),
                  "pvalue": None, "pvalue_bh": None, "audible": None}
         null, kind = _null(name, variant, refit_nulls, labels[rows], y_pred[rows], groups[rows], fold_of_row[rows],

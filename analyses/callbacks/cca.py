@@ -23,4 +23,6 @@ class CCACallback(AuditSectionCallback):
         features = cache.stats_features()
         n_components = min(N_PCA_COMPONENTS, features.shape[1], min(len(train) for train, _ in cache.folds) - 1)
         result = cca_analysis(features, cache.labels, cache.folds, n_pca_components=n_components, seed=context.seed)
-        return {"cca": {**result.to_dict(), "folds": len(cache.folds)}}, {}
+        payload = {**result.to_dict(), "folds": len(cache.folds)}
+        payload["n_significant"] = payload["n_above_threshold_in_sample"]  # the original notebook's key (r > 0.3)
+        return {"cca": payload}, {}

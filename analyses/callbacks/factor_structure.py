@@ -14,6 +14,7 @@ from analyses.factor_retention import map_test, parallel_analysis
 from analyses.factor_stability import factor_count_bootstrap
 from analyses.factors import pca_analysis
 from analyses.plots_labels import plot_scree
+from analyses.notebook_keys import pca_keys
 from datamodules.dimensions import DIMENSIONS
 from datamodules.keys import excerpt_groups, performer_groups
 
@@ -32,14 +33,14 @@ class FactorStructureCallback(AuditSectionCallback):
     def compute(self, context: AuditContext) -> tuple[dict[str, Any], dict[str, Figure]]:
         table = context.cache.label_table
         labels, seed = table.values, context.seed
-        n_simulations = int(context.settings.get("n_parallel", 1000))
+        n_simulations = context.n_resamples("n_parallel")
         parallel = parallel_analysis(labels, seed, n_simulations=n_simulations, method="pca")
         factor_parallel = parallel_analysis(labels, seed, n_simulations=n_simulations, method="factor")
         map_result = map_test(labels)
         pca = pca_analysis(labels, DIMENSIONS, n_retained=max(parallel.n_retained, 1))
         n_factors = max(parallel.n_retained, 1)
         oblique = efa(labels, DIMENSIONS, n_factors=n_factors, extraction="minres", rotation="oblimin")
-        n_resamples = int(context.settings.get("n_stability", 100))
+        n_resamples = context.n_resamples("n_stability")
         stability = {
             kind: factor_count_bootstrap(labels, np.asarray(groups(list(table.keys))), seed, n_resamples=n_resamples,
                                          n_simulations=BOOTSTRAP_SIMULATIONS, group_kind=kind).to_dict()
@@ -47,7 +48,8 @@ class FactorStructureCallback(AuditSectionCallback):
         }
         protocol = f"standardised labels of all {len(table)} labelled segments (in-sample); seed {seed}"
         results = {
-            "pca": {**pca.to_dict(), "parallel_analysis": parallel.to_dict(), "protocol": protocol},
+            "pca": {**pca.to_dict(), "parallel_analysis": parallel.to_dict(), "protocol": protocol,
+                    **pca_keys(pca.to_dict(), parallel.observed, parallel.threshold)},  # + the notebook's keys
             "factor_retention": {
                 "pca_parallel_analysis": parallel.n_retained,
                 "factor_parallel_analysis": factor_parallel.n_retained,

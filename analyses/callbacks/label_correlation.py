@@ -10,6 +10,7 @@ from analyses.callbacks.base import AuditSectionCallback
 from analyses.context import AuditContext
 from analyses.correlation import correlation_analysis
 from analyses.plots_labels import plot_correlation_heatmap
+from analyses.notebook_keys import correlation_keys
 from datamodules.dimensions import DIMENSIONS
 
 
@@ -27,5 +28,6 @@ class LabelCorrelationCallback(AuditSectionCallback):
         table = context.cache.label_table
         result = correlation_analysis(table.values, DIMENSIONS)
         payload = {**result.to_dict(), "protocol": f"Pearson r over all {len(table)} labelled segments of {table.source.name}"}
+        payload.update(correlation_keys(payload))  # the original notebook's keys
         figure = plot_correlation_heatmap(result, f"{table.source.name}, all {len(table)} labelled segments")
         return {"correlation": payload}, {"correlation_heatmap": figure}

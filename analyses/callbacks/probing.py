@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 
 from analyses.callbacks.base import AuditSectionCallback
 from analyses.context import AuditContext
+from analyses.notebook_keys import probing_keys
 from analyses.plots_probing import plot_probe_r2
 from analyses.probe_metrics import r2_per_dimension
 from analyses.probing_comparison import compare_probers
@@ -49,8 +50,8 @@ class ProbingCallback(AuditSectionCallback):
             cache.labels, np.asarray(cache.excerpts), cache.folds, predictions, context.inputs.get("nulls", {}),
             noise_ceiling=None if ceiling is None else np.asarray(ceiling, dtype=float),
             fitted_baselines=context.inputs.get("fitted_baselines", {}),
-            n_bootstrap=int(context.settings.get("n_bootstrap", 1000)),
-            n_permutations=int(context.settings.get("n_permutations", 1000)), seed=context.seed,
+            n_bootstrap=context.n_resamples("n_bootstrap"),
+            n_permutations=context.n_resamples("n_permutations"), seed=context.seed,
         )
         payload = comparison.to_dict()
         if cache.store is not None:
@@ -66,6 +67,8 @@ class ProbingCallback(AuditSectionCallback):
             entry = payload["probers"][name]
             results.setdefault(key, {"dimensions": list(DIMENSIONS)})[name] = {
                 **entry, "prediction_files": oof.to_dict(), "fold_outputs": _fold_outputs(oof.fold_outputs)}
+        for key, section in results.items():
+            section.update(probing_keys(key, payload["probers"], DIMENSIONS))  # the original notebook's keys
         figure = plot_probe_r2(
             bootstraps, n_folds=len(cache.folds),
             baselines={name: np.asarray(base["r2_pooled"], float) for name, base in payload["baselines"].items()
