@@ -13,6 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from benchmarks.run import build_parser, main
 from benchmarks.orchestration.suite import ORIGINAL_KEYS
 from datamodules.cache import open_cache
+from datamodules.dimensions import DIMENSIONS
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
 from benchmarks.orchestration.fold_files import load_out_of_fold
 
@@ -36,6 +37,19 @@ class TestRunCommand:
         assert [key for key in audit if key in ORIGINAL_KEYS] == expected
         for key in ("factor_retention", "efa", "factor_stability", "reliability", "fold_integrity", "probing_comparison"):
             assert key in audit
+
+    def test_the_original_notebooks_keys_are_kept_where_they_mean_the_same(self, run: tuple) -> None:
+        _, audit, _ = run
+        correlation, pca = audit["correlation"], audit["pca"]
+        assert (correlation["n_high_corr"], correlation["severe_vif_count"]) == (correlation["n_strong_pairs"],
+                                                                                 correlation["n_high_vif"])
+        assert (pca["n_90_variance"], pca["n_95_variance"]) == (pca["n_components_90"], pca["n_components_95"])
+        assert set(audit["distributions"]["dim_stats"][DIMENSIONS[0]]) == {"var", "skew", "floor_pct", "ceil_pct"}
+        assert audit["cca"]["n_significant"] == audit["cca"]["n_above_threshold_in_sample"]
+        ridge, mlp = audit["ridge_probing"], audit["mlp_probing"]
+        assert ridge[DIMENSIONS[0]]["r2"] == ridge["ridge"]["r2_pooled"][0] and len(ridge[DIMENSIONS[0]]["fold_r2"]) == 4
+        assert mlp[DIMENSIONS[3]]["delta_vs_ridge"] == pytest.approx(mlp["mlp"]["r2_pooled"][3]
+                                                                     - ridge["ridge"]["r2_pooled"][3])
 
     def test_run_block_has_provenance(self, run: tuple) -> None:
         _, audit, cache = run
