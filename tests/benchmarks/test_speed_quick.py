@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.speed_report import write_performance_section
+from benchmarks.speed.markdown import write_performance_section
 from datamodules.dimensions import DIMENSIONS
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ class TestSpeedQuick:
 
 class TestWritePerformanceSection:
     def test_replaces_only_its_own_section(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr("benchmarks.speed_markdown.performance_markdown",
+        monkeypatch.setattr("benchmarks.speed.markdown.performance_markdown",
                             lambda results, comparison: "## Performance\n\nnew\n")
         path = tmp_path / "BENCHMARKS.md"
         path.write_text("# Benchmarks\n\n## Performance\n\nold\n\n## Real data\n\nkept\n", encoding="utf-8")

@@ -8,7 +8,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from analyses.probe_metrics import r2_per_dimension
-from benchmarks.original.attention import attention_probe
+from benchmarks.speed.original.attention import attention_probe
 from datamodules.fold_datamodule import FoldDataModule
 from probes.attention import AttentionPoolingModule, AttentionPoolingProber
 from benchmarks.orchestration.cross_validation import cross_validate

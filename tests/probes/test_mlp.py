@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from datamodules.fold_datamodule import FoldDataModule
-from benchmarks.original.mlp import mlp_per_dimension
+from benchmarks.speed.original.mlp import mlp_per_dimension
 from probes.mlp import BatchedMLPModule, MLPProber
 
 

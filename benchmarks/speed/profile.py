@@ -1,4 +1,4 @@
-"""``python -m benchmarks.speed_profile``: where an attention training step of the suite spends its time.
+"""``python -m benchmarks.speed.profile``: where an attention training step of the suite spends its time.
 
 On fold 0 of a cache (the suite's frames loader, ``AttentionPoolingModule`` and its optimizer, batch size 32), a
 few steps are timed phase by phase: reading and padding the batch, forward, backward, optimizer step. The same
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.speed_measure import attention_training_flops, matmul_peak_gflops, set_threads
+from benchmarks.speed.measure import attention_training_flops, matmul_peak_gflops, set_threads
 from datamodules.cache import open_cache
 from datamodules.fold_datamodule import FoldDataModule
 from probes.attention import AttentionPoolingModule
@@ -29,7 +29,7 @@ PHASES: tuple[str, ...] = ("data", "forward", "backward", "optimizer")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed_profile", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.profile", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--result", type=Path, required=True)

@@ -1,8 +1,8 @@
-"""Comparing the two implementations' results of ``python -m benchmarks.speed`` and writing ``BENCHMARKS.md``.
+"""Comparing the two implementations' results of ``python -m benchmarks.speed``.
 
 :func:`compare` turns the per-process results into ratios, R2 differences, FLOP rates and target verdicts (pure
-arithmetic on the results; no timing here); :func:`write_performance_section` renders them as the
-``## Performance`` section of a Markdown file, keeping its other sections.
+arithmetic on the results; no timing here); :func:`benchmarks.speed.markdown.write_performance_section`
+renders them as the ``## Performance`` section of a Markdown file.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from analyses.probe_metrics import r2_per_dimension
-from benchmarks.speed_measure import attention_inference_flops, attention_training_flops, mlp_training_flops
+from benchmarks.speed.measure import attention_inference_flops, attention_training_flops, mlp_training_flops
 from datamodules.cache import open_cache
-from datamodules.jsonio import write_text_atomic
 from benchmarks.orchestration.fold_files import load_out_of_fold
 
 PROBERS: tuple[str, ...] = ("ridge", "attention", "mlp")
@@ -35,11 +34,10 @@ SECTION_ROWS: tuple[tuple[str, str | None, str | None], ...] = (
 STATISTICS_SECTIONS: tuple[str, ...] = ("labels_callbacks", "probing_callbacks", "embedding_callbacks",
                                         "ridge_permutation_null")
 R2_TOLERANCE = 0.02
-HEADING = "## Performance"
 
 
 def compare(results: dict) -> dict:
-    """Ratios, R2 per dimension and target verdicts from :func:`benchmarks.speed.run_plan`'s results."""
+    """Ratios, R2 per dimension and target verdicts from :func:`benchmarks.speed.run.run_plan`'s results."""
     original, suite = results["original"], results["suite"]
     cache = open_cache(Path(results["cache"]))
     r2 = _r2(cache, results)
@@ -224,18 +222,3 @@ def _flat_text(memory: dict) -> str:
     return (f"twice the segments: suite attention fold {memory['suite_attention_1x_mb']:.0f} -> "
             f"{memory['suite_attention_2x_segments_mb']:.0f} MiB, original load {memory['original_load_1x_mb']:.0f} "
             f"-> {memory['original_load_2x_segments_mb']:.0f} MiB")
-
-
-def write_performance_section(path: Path, results: dict, comparison: dict) -> None:
-    """Replace (or append) the ``## Performance`` section of ``path``, atomically."""
-    from benchmarks.speed_markdown import performance_markdown
-
-    section = performance_markdown(results, comparison).rstrip("\n") + "\n\n"
-    path = Path(path)
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    write_text_atomic(path, text.rstrip("\n") + "\n")

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.original.run``: the original approach end to end in one process, timed section by section.
+"""``python -m benchmarks.speed.original.run``: the original approach end to end in one process, timed section by section.
 
 Writes ``--result`` (JSON: per-section wall and CPU time and peak memory, counts for the FLOP tally) and
 ``--predictions`` (npz: keys, and out-of-fold predictions ``(n_segments, 19)`` of ``ridge``, ``attention``, ``mlp``).
@@ -13,18 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.original.attention import attention_probe
-from benchmarks.original.audit import label_audit, residuals_and_cca
-from benchmarks.original.loading import load
-from benchmarks.original.mlp import mlp_per_dimension
-from benchmarks.original.ridge import ridge_per_dimension
-from benchmarks.speed_measure import SectionTimer, set_threads
+from benchmarks.speed.original.attention import attention_probe
+from benchmarks.speed.original.audit import label_audit, residuals_and_cca
+from benchmarks.speed.original.loading import load
+from benchmarks.speed.original.mlp import mlp_per_dimension
+from benchmarks.speed.original.ridge import ridge_per_dimension
+from benchmarks.speed.measure import SectionTimer, set_threads
 
 JOBS: tuple[str, ...] = ("labels", "ridge", "attention", "mlp", "embedding")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.original.run", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.original.run", description=__doc__)
     parser.add_argument("--cache", type=Path, required=True, help="cache directory with muq_embeddings.pt")
     parser.add_argument("--result", type=Path, required=True, help="JSON file to write")
     parser.add_argument("--predictions", type=Path, help="npz file for the out-of-fold predictions")

@@ -4,11 +4,11 @@ Builds (or reuses) a synthetic cache at PercePiano's scale (1,202 segments of ab
 on disk), then, each in its own process on the same cache and folds with the same epochs and threads:
 
 1. converts the embeddings into the suite's store once (timed apart: a one-time cost);
-2. runs the original approach (:mod:`benchmarks.original.run`): ``torch.load`` of the whole dict, attention trained
+2. runs the original approach (:mod:`benchmarks.speed.original.run`): ``torch.load`` of the whole dict, attention trained
    one segment per step, 19 separate Ridge and 19 separate MLP fits per fold, label audit, in-sample residuals/CCA;
-3. runs the suite (:mod:`benchmarks.speed_suite`): ``run_suite`` with ``ridge,attention,mlp`` and the ``labels``,
+3. runs the suite (:mod:`benchmarks.speed.suite_jobs`): ``run_suite`` with ``ridge,attention,mlp`` and the ``labels``,
    ``probing`` and ``embedding`` sections, timed section by section;
-4. profiles the suite's attention step (:mod:`benchmarks.speed_profile`) and measures bfloat16;
+4. profiles the suite's attention step (:mod:`benchmarks.speed.profile`) and measures bfloat16;
 5. measures one attention fold's peak memory on this cache and on caches with twice the frames (twice the
    segments; segments twice as long), and the original's load on them;
 6. runs the suite's attention prober with batch size 1 (the original's: it replays the original's loop), and the
@@ -34,8 +34,12 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmarks.speed_measure import load_average, matmul_peak_gflops, set_threads
-from benchmarks.speed_report import compare, final_line, machine_description, write_performance_section
+from benchmarks.speed.original import run as original_run
+from benchmarks.speed.measure import load_average, matmul_peak_gflops, set_threads
+from benchmarks.speed import profile as profile_job
+from benchmarks.speed import suite_jobs
+from benchmarks.speed.markdown import write_performance_section
+from benchmarks.speed.report import compare, final_line, machine_description
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
 from probes.attention import AttentionPoolingProber
 from probes.mlp import MLPProber
@@ -118,29 +122,29 @@ def run_plan(plan: SpeedPlan) -> dict:
     peaks = [matmul_peak_gflops("float32")]
     cache = _cache(plan.work_dir / f"cache_{_scale_name(plan)}", plan.spec, plan.seed)
     results: dict = {"plan": plan, "cache": str(cache), "threads": threads}
-    results["convert"] = _child(plan, "convert", ["benchmarks.speed_suite", "convert", "--cache", cache])
+    results["convert"] = _child(plan, "convert", [suite_jobs.__name__, "convert", "--cache", cache])
     original_predictions = plan.work_dir / "original_predictions.npz"
     jobs = [job for section in plan.sections for job in ORIGINAL_JOBS[section]]
     results["original"] = _child(plan, "original", [
-        "benchmarks.original.run", "--cache", cache, "--predictions", original_predictions, "--jobs", ",".join(jobs),
+        original_run.__name__, "--cache", cache, "--predictions", original_predictions, "--jobs", ",".join(jobs),
         "--attention-epochs", plan.epochs["attention"], "--mlp-epochs", plan.epochs["mlp"]],
         {"predictions_file": str(original_predictions)})
     suite_out = plan.work_dir / "suite_run"
     shutil.rmtree(suite_out, ignore_errors=True)  # a fresh run: the suite would resume fitted folds
     results["suite"] = _child(plan, "suite", [
-        "benchmarks.speed_suite", "run", "--cache", cache, "--out", suite_out, "--epochs-scale", plan.epochs_scale,
+        suite_jobs.__name__, "run", "--cache", cache, "--out", suite_out, "--epochs-scale", plan.epochs_scale,
         "--statistics", plan.statistics, "--sections", ",".join(plan.sections)], {"out": str(suite_out)})
     if plan.extras:
-        results["profile"] = _child(plan, "profile", ["benchmarks.speed_profile", "--cache", cache])
-        results["memory"] = {"1x": _child(plan, "memory_1x", ["benchmarks.speed_suite", "memory", "--cache", cache])}
+        results["profile"] = _child(plan, "profile", [profile_job.__name__, "--cache", cache])
+        results["memory"] = {"1x": _child(plan, "memory_1x", [suite_jobs.__name__, "memory", "--cache", cache])}
         results["memory"].update(_doubled_frames(plan))
         batch_1 = plan.work_dir / "suite_attention_batch_1.npz"
         results["attention_batch_1"] = _child(plan, "attention_batch_1", [
-            "benchmarks.speed_suite", "attention", "--cache", cache, "--batch-size", 1,
+            suite_jobs.__name__, "attention", "--cache", cache, "--batch-size", 1,
             "--epochs", plan.epochs["attention"], "--predictions", batch_1], {"predictions_file": str(batch_1)})
         seed_noise = plan.work_dir / "original_attention_seed_plus_1.npz"
         results["original_attention_seed_plus_1"] = _child(plan, "original_attention_seed_plus_1", [
-            "benchmarks.original.run", "--cache", cache, "--predictions", seed_noise, "--jobs", "attention",
+            original_run.__name__, "--cache", cache, "--predictions", seed_noise, "--jobs", "attention",
             "--attention-epochs", plan.epochs["attention"], "--seed", plan.seed + 1],
             {"predictions_file": str(seed_noise)})  # fmt: skip
     peaks.append(matmul_peak_gflops("float32"))
@@ -178,11 +182,11 @@ def _doubled_frames(plan: SpeedPlan) -> dict:
     probes = {}
     for variant, spec in variants.items():
         cache = _cache(plan.work_dir / f"cache_{_scale_name(plan)}_doubled_{variant}", spec, plan.seed)
-        _child(plan, f"convert_2x_{variant}", ["benchmarks.speed_suite", "convert", "--cache", cache])
+        _child(plan, f"convert_2x_{variant}", [suite_jobs.__name__, "convert", "--cache", cache])
         probes[f"2x_{variant}"] = _child(plan, f"memory_2x_{variant}",
-                                         ["benchmarks.speed_suite", "memory", "--cache", cache])
+                                         [suite_jobs.__name__, "memory", "--cache", cache])
         probes[f"original_2x_{variant}"] = _child(plan, f"original_load_2x_{variant}",
-                                                  ["benchmarks.original.run", "--cache", cache, "--jobs", ""])
+                                                  [original_run.__name__, "--cache", cache, "--jobs", ""])
     return probes
 
 
@@ -212,7 +216,3 @@ def _child(plan: SpeedPlan, name: str, command: list, files: dict[str, str] | No
     result = {**json.loads(result_path.read_text()), "process_wall_s": wall, "process_cpu_s": cpu, **(files or {})}
     result_path.write_text(json.dumps(result, indent=2))  # with the process totals, for --report-only
     return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.speed_suite``: the suite's side of ``python -m benchmarks.speed``, one job per process.
+"""``python -m benchmarks.speed.suite_jobs``: the suite's side of ``python -m benchmarks.speed``, one job per process.
 
 ``run``: ``run_suite`` on a cache with probers ``ridge,attention,mlp`` and sections ``labels,probing,embedding``,
 timed section by section by wrapping (not changing) the suite's own functions: each prober's cross-validation, the
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.speed_measure import SectionTimer, set_threads
+from benchmarks.speed.measure import SectionTimer, set_threads
 
 PROBES: tuple[str, ...] = ("ridge", "attention", "mlp")
 SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding")
@@ -26,7 +26,7 @@ QUICK_STATISTICS: dict[str, int] = {"n_permutations": 20, "n_bootstrap": 20, "n_
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed_suite", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.suite_jobs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("job", choices=("run", "convert", "memory", "attention"))
     parser.add_argument("--cache", type=Path, required=True)
@@ -113,7 +113,7 @@ def _run(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
     _wrap(suite, "callbacks_for", lambda original: lambda section, config: [
         _timed_callback(timer, section, callback) for callback in original(section, config)])
     wall, cpu = time.perf_counter(), time.process_time()
-    audit = suite.run_suite(config, force=True, command=["python", "-m", "benchmarks.speed_suite", *sys.argv[1:]])
+    audit = suite.run_suite(config, force=True, command=["python", "-m", "benchmarks.speed.suite_jobs", *sys.argv[1:]])
     suite_total = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
     return timer, {"suite_total": suite_total, "attention_training": training,
                    "suite_timings": audit["run"]["timings_s"], "config": config.to_dict()}

@@ -1,12 +1,19 @@
-"""The ``## Performance`` section of ``BENCHMARKS.md``, rendered from ``python -m benchmarks.speed``'s results."""
+"""The ``## Performance`` section of ``BENCHMARKS.md``, rendered from ``python -m benchmarks.speed``'s results and
+written in place of the old one (the file's other sections kept)."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 
-from benchmarks.speed_report import PROBERS, R2_TOLERANCE, SECTION_ROWS
+from benchmarks.speed.report import PROBERS, R2_TOLERANCE, SECTION_ROWS
 from benchmarks.orchestration.permutation_nulls import MAX_STACKED_TARGETS
 from datamodules.dimensions import DIMENSIONS
+from datamodules.jsonio import write_text_atomic
+
+HEADING = "## Performance"
 
 
 def performance_markdown(results: dict, comparison: dict) -> str:
@@ -303,3 +310,16 @@ def _number(value: float | None, digits: int) -> str:
 
 def _load(load: tuple | list | None) -> str:
     return "?" if not load else "/".join(f"{value:.1f}" for value in load)
+
+
+def write_performance_section(path: Path, results: dict, comparison: dict) -> None:
+    """Replace (or append) the ``## Performance`` section of ``path``, atomically."""
+    section = performance_markdown(results, comparison).rstrip("\n") + "\n\n"
+    path = Path(path)
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    write_text_atomic(path, text.rstrip("\n") + "\n")
