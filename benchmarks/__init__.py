@@ -1,1 +1,2 @@
-"""Entry points: ``python -m benchmarks.run`` (the suite), ``benchmarks.extract`` and ``benchmarks.speed``."""
+"""The application: entry points (`percepiano-bench COMMAND`, or `python -m benchmarks.run | extract | speed | ...`),
+the orchestration of a run (:mod:`benchmarks.orchestration`), the report and the speed benchmark."""
