@@ -17,7 +17,8 @@ from datamodules.embeddings import convert_embeddings
 from datamodules.folds import FoldSplit, load_folds
 from datamodules.keys import excerpt_groups, performer_groups, work_groups
 from datamodules.labels import LabelTable, load_labels
-from datamodules.store import MANIFEST_FILE, EmbeddingStore
+from datamodules.store import EmbeddingStore
+from datamodules.store_format import MANIFEST_FILE
 
 #: The file names a cache directory holds (the optional ones are found there when no override is given).
 LABELS_FILE = "labels.json"

@@ -17,7 +17,9 @@ import torch
 
 from datamodules.errors import contract_error
 from datamodules.layers import LayerSelection
-from datamodules.store import MANIFEST_FILE, EmbeddingStore, StoreWriter, file_fingerprint, store_is_current
+from datamodules.store import EmbeddingStore
+from datamodules.store_format import MANIFEST_FILE, file_fingerprint, store_is_current
+from datamodules.store_writer import StoreWriter
 
 ACCEPTED_DTYPES = (torch.float16, torch.float32)
 

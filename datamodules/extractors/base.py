@@ -3,7 +3,7 @@
 An extractor turns one input file (a MIDI performance, an audio file, ...) into frames of shape
 ``(n_frames, n_features)`` at a fixed frame rate, the same contract as MuQ's ``[T, D]`` embeddings, so every
 probe and analysis runs unchanged on extracted features. :func:`extract_to_store` writes the frames of many
-files straight into an :class:`~datamodules.store.StoreWriter` one file at a time (memory stays at one
+files straight into an :class:`~datamodules.store_writer.StoreWriter` one file at a time (memory stays at one
 file's frames), skips and reports files that yield no frames, and is a no-op when the store already holds
 exactly these files extracted with exactly these settings.
 """
@@ -21,7 +21,9 @@ from typing import ClassVar
 import numpy as np
 
 from datamodules.errors import contract_error
-from datamodules.store import EmbeddingStore, StoreWriter, file_fingerprint, store_is_current
+from datamodules.store import EmbeddingStore
+from datamodules.store_format import file_fingerprint, store_is_current
+from datamodules.store_writer import StoreWriter
 
 
 class UnusableInputError(ValueError):

@@ -40,7 +40,7 @@ import torch
 from datamodules.extractors import mel
 from datamodules.extractors.audio_io import AUDIO_SUFFIXES, read_mono
 from datamodules.extractors.base import FrameExtractor
-from datamodules.store import file_fingerprint
+from datamodules.store_format import file_fingerprint
 
 SAMPLE_RATE_HZ = 24000
 FRAME_SAMPLES = 960  # 24,000 / 25

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks.cross_soundfont import cross_soundfont, parse_args
-from datamodules.store import StoreWriter
+from datamodules.store_writer import StoreWriter
 from tests.probes.conftest import build_cache, linear_frames
 
 

@@ -11,7 +11,9 @@ import torch
 
 from datamodules.embeddings import convert_embeddings, open_embeddings
 from datamodules.layers import parse_layers
-from datamodules.store import MANIFEST_FILE, EmbeddingStore, StoreWriter
+from datamodules.store import EmbeddingStore
+from datamodules.store_format import MANIFEST_FILE
+from datamodules.store_writer import StoreWriter
 
 N_LAYERS, DIM = 4, 3
 

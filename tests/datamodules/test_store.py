@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from datamodules.embeddings import convert_embeddings
-from datamodules.store import EmbeddingStore, StoreWriter
+from datamodules.store import EmbeddingStore
+from datamodules.store_writer import StoreWriter
 
 
 @pytest.fixture

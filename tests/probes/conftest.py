@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from datamodules.cache import PercepianoCache, open_cache
-from datamodules.store import StoreWriter
+from datamodules.store_writer import StoreWriter
 
 N_DIMS = 19
 FrameMaker = Callable[[np.random.Generator, np.ndarray], np.ndarray]

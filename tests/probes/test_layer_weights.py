@@ -11,7 +11,7 @@ import torch
 
 from datamodules.cache import PercepianoCache, open_cache
 from datamodules.fold_datamodule import FoldDataModule
-from datamodules.store import StoreWriter
+from datamodules.store_writer import StoreWriter
 from probes.layer_weights import LOGIT_SCALE, LayerMix, layer_shape
 from probes.mlp import BatchedMLPModule
 from probes.mlp_es import StandardizedMLPModule, merge_outputs

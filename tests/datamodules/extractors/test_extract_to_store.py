@@ -9,7 +9,8 @@ import pretty_midi
 import pytest
 
 from datamodules.extractors import MidiFrameExtractor, extract_to_store, midi_files
-from datamodules.store import MANIFEST_FILE, EmbeddingStore
+from datamodules.store import EmbeddingStore
+from datamodules.store_format import MANIFEST_FILE
 
 
 def write_midi(path: Path, pitch: int, end_s: float) -> Path:
