@@ -11,8 +11,7 @@ import warnings
 
 import numpy as np
 
-from analyses._scoring import as_generator, check_ids, check_pair, pearson_from_sums, r2_from_sums
-from analyses._scoring import resolve_dimensions
+from analyses._scoring import as_generator, check_ids, check_pair, pearson_from_sums, r2_from_sums, resolve_dimensions
 
 METRICS = ("r2", "pearson")
 

@@ -183,7 +183,7 @@ def cca_analysis(
     reduced = reduce(embeddings[rows])
     if rows.size <= reduced.shape[1] + labels.shape[1]:
         warnings.warn(f"in-sample CCA with {rows.size} rows <= {reduced.shape[1]} + {labels.shape[1]} columns "
-                      "gives trivial correlations of 1", UserWarning)
+                      "gives trivial correlations of 1", UserWarning, stacklevel=2)
     in_sample = fit_cca(reduced, labels[rows]).correlations
     return CCAResult(
         heldout_correlations=heldout.tolist(), heldout_per_fold=[list(values) for values in per_fold],

@@ -144,10 +144,10 @@ def competition_validation(
     adjusted: dict[int, float] = {}
     if defined:
         corrected = multipletests([pairs[index][1] for index in defined], method="fdr_bh")[1]
-        adjusted = dict(zip(defined, corrected.tolist()))
+        adjusted = dict(zip(defined, corrected.tolist(), strict=True))
     per_dimension = {
         name: CorrelationEntry(rho, pval, adjusted.get(index), int(quality.shape[0]))
-        for index, (name, (rho, pval)) in enumerate(zip(dimension_names, pairs))
+        for index, (name, (rho, pval)) in enumerate(zip(dimension_names, pairs, strict=True))
     }
     return CompetitionValidationResult(
         overall_rho=overall_rho, overall_pval=overall_pval, per_dimension=per_dimension,
@@ -158,7 +158,7 @@ def competition_validation(
 
 def _spearman(values: np.ndarray, placement: np.ndarray, name: str) -> tuple[float | None, float | None]:
     if np.ptp(values) == 0 or np.ptp(placement) == 0:
-        warnings.warn(f"{name}: constant input, Spearman's rho undefined", UserWarning)
+        warnings.warn(f"{name}: constant input, Spearman's rho undefined", UserWarning, stacklevel=2)
         return None, None
     result = spearmanr(values, placement)
     return float(result.statistic), float(result.pvalue)

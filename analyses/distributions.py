@@ -147,7 +147,7 @@ def distribution_analysis(
     constant = np.ptp(labels, axis=0) == 0
     if constant.any():
         warnings.warn(f"constant dimensions {[names[j] for j in np.flatnonzero(constant)]}: NaN skewness and entropy",
-                      UserWarning)  # fmt: skip
+                      UserWarning, stacklevel=2)  # fmt: skip
     variance = labels.var(axis=0, ddof=1)
     skewness = np.full(labels.shape[1], np.nan)
     skewness[~constant] = skew(labels[:, ~constant], axis=0)

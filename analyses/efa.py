@@ -15,7 +15,7 @@ from scipy.optimize import minimize
 from statsmodels.multivariate.factor_rotation import rotate_factors
 
 from analyses.factor_retention import squared_multiple_correlations
-from analyses.factors import check_label_matrix
+from analyses.pca import check_label_matrix
 
 EXTRACTIONS = ("minres", "pa")
 ROTATIONS = ("oblimin", "promax")
@@ -191,12 +191,12 @@ def efa_from_correlation(
     loadings = _flip_signs(loadings)
     communalities = np.sum(loadings**2, axis=1)
     if not converged:
-        warnings.warn(f"{extraction} extraction did not converge in {max_iter} iterations", UserWarning)
+        warnings.warn(f"{extraction} extraction did not converge in {max_iter} iterations", UserWarning, stacklevel=2)
     if np.any(communalities >= 1.0 - _LOWER_UNIQUENESS):
-        warnings.warn("Heywood case: a communality reached 1; the solution is improper", UserWarning)
+        warnings.warn("Heywood case: a communality reached 1; the solution is improper", UserWarning, stacklevel=2)
     pattern, phi, rotation_converged = rotate_oblique(loadings, rotation, rotation_tol, max_iter)
     if not rotation_converged:
-        warnings.warn(f"{rotation} rotation did not reach rotation_tol={rotation_tol} in {max_iter} steps", UserWarning)
+        warnings.warn(f"{rotation} rotation did not reach rotation_tol={rotation_tol} in {max_iter} steps", UserWarning, stacklevel=2)
     uniquenesses = 1.0 - communalities
     reproduced = pattern @ phi @ pattern.T + np.diag(uniquenesses)
     off_diagonal = ~np.eye(n_dimensions, dtype=bool)

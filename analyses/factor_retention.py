@@ -1,16 +1,15 @@
 """How many independent things do the labels measure? Horn's parallel analysis and Velicer's MAP test.
 
-Both work on the correlation matrix of the labels, as :func:`analyses.factors.pca_analysis` does.
+Both work on the correlation matrix of the labels, as :func:`analyses.pca.pca_analysis` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from analyses.factors import check_label_matrix, sorted_eigh
+from analyses.pca import check_label_matrix, sorted_eigh
 
 N_SIMULATIONS = 1000
 PERCENTILE = 95.0

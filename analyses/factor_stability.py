@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analyses.factor_retention import PERCENTILE, map_test, parallel_analysis
-from analyses.factors import check_label_matrix
+from analyses.pca import check_label_matrix
 
 N_RESAMPLES = 200
 N_SIMULATIONS = 50

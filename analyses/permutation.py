@@ -318,6 +318,6 @@ def _classes(groups, scheme: str, strata) -> tuple[list[np.ndarray], np.ndarray]
             raise ValueError(f"group {names[rows[0]]!r} spans strata {np.unique(stratum[rows]).tolist()}; expected one")
         keys.append((int(stratum[rows[0]]), rows.size))
     classes = {}
-    for key, rows in zip(keys, members):
+    for key, rows in zip(keys, members, strict=True):
         classes.setdefault(key, []).append(rows)
     return [np.stack(classes[key]) for key in sorted(classes)], names

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from analyses.correlation import CorrelationResult
 from analyses.factor_retention import ParallelAnalysisResult
-from analyses.factors import PCAResult
+from analyses.pca import PCAResult
 
 
 def plot_correlation_heatmap(result: CorrelationResult, data_description: str) -> Figure:

@@ -154,7 +154,7 @@ def probe_scores(
         n_rows_per_fold=tuple(int(size) for size in sizes),
         n_rows=int(y_true.shape[0]),
         n_folds=n_folds,
-        constant_dimensions=tuple(name for name, flag in zip(names, constant) if flag),
+        constant_dimensions=tuple(name for name, flag in zip(names, constant, strict=True) if flag),
         n_constant_fold_cells=n_constant_cells,
         protocol=f"out-of-fold, pooled over {n_folds} folds ({y_true.shape[0]} rows)",
         fold_protocol=f"within each of {n_folds} validation folds, mean and sd (ddof=1) over folds",
@@ -246,8 +246,8 @@ def _constant_columns(values: np.ndarray) -> np.ndarray:
 def _warn_constant(names: tuple[str, ...], constant_true: np.ndarray, constant_pred: np.ndarray) -> None:
     if constant_true.any() or constant_pred.any():
         warnings.warn(
-            f"constant target in {[n for n, f in zip(names, constant_true) if f]} and constant prediction in "
-            f"{[n for n, f in zip(names, constant_pred) if f]}: Pearson/Spearman are NaN there; R2 of a constant "
+            f"constant target in {[n for n, f in zip(names, constant_true, strict=True) if f]} and constant prediction in "
+            f"{[n for n, f in zip(names, constant_pred, strict=True) if f]}: Pearson/Spearman are NaN there; R2 of a constant "
             "target is 1.0 if predicted exactly, else 0.0",
             UserWarning,
             stacklevel=3,

@@ -213,7 +213,7 @@ def _summarise(protocol, residuals, variance, dimension_names, null_blocks) -> R
     fraction = np.mean(residuals**2, axis=0) / variance
     spectrum: tuple = (None, None, None, None)
     if np.any(residuals.std(axis=0) == 0):
-        warnings.warn(f"{protocol}: a residual column is constant; residual PCA skipped", UserWarning)
+        warnings.warn(f"{protocol}: a residual column is constant; residual PCA skipped", UserWarning, stacklevel=2)
     elif len(null_blocks):
         eigenvalues, floor, n_above = residual_spectrum(residuals, null_blocks)
         spectrum = (eigenvalues.tolist(), floor.tolist(), (eigenvalues / eigenvalues.size).tolist(), n_above)
@@ -221,5 +221,5 @@ def _summarise(protocol, residuals, variance, dimension_names, null_blocks) -> R
         eigenvalues = _correlation_eigenvalues(residuals)
         spectrum = (eigenvalues.tolist(), None, (eigenvalues / eigenvalues.size).tolist(), None)
     return ResidualSummary(
-        protocol, residuals, dict(zip(dimension_names, fraction.tolist())), float(fraction.mean()), *spectrum,
+        protocol, residuals, dict(zip(dimension_names, fraction.tolist(), strict=True)), float(fraction.mean()), *spectrum,
     )

@@ -33,7 +33,7 @@ def check_row_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]], n_rows: int)
         if len(fold) != 2:
             raise ValueError(f"fold {index} has {len(fold)} parts, expected (train_rows, val_rows)")
         parts = []
-        for name, rows in zip(("train", "val"), fold):
+        for name, rows in zip(("train", "val"), fold, strict=True):
             rows = np.asarray(rows)
             if rows.ndim != 1 or rows.size == 0 or not np.issubdtype(rows.dtype, np.integer):
                 raise ValueError(f"fold {index} {name} rows: expected a non-empty 1-d integer array, got {rows!r:.80}")

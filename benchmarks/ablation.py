@@ -20,14 +20,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from analyses.probe_metrics import probe_scores
+from benchmarks.orchestration.cross_validation import cross_validate
 from benchmarks.orchestration.probing import descriptor_baseline_or_reason
 from datamodules.cache import open_cache
 from datamodules.dimensions import DIMENSIONS
 from datamodules.jsonio import write_json_atomic
-from benchmarks.orchestration.cross_validation import cross_validate
 
 #: ``(cache name, clip, prober, prober keywords)`` of the full ablation, in the order changes were made.
 CONFIGURATIONS: tuple[tuple[str, float | None, str, dict], ...] = (

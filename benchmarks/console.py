@@ -97,6 +97,10 @@ class ProgressLine:
         if self._live:
             print(f"\r[percepiano-bench] {self._text()}\033[K", end="", file=sys.stderr, flush=True)
 
+    def on_fold(self, fold: int, resumed: bool) -> None:
+        """:func:`~benchmarks.orchestration.cross_validation.cross_validate`'s ``on_fold``: one fold finished."""
+        self.advance(resumed)
+
     def close(self, suffix: str = "", summary: str | None = None) -> None:
         """Finish the line (printed once here when stderr is not a terminal): the counts fitted and resumed, or
         ``summary`` in their place, then ``suffix`` and the time taken."""

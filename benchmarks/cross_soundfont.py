@@ -24,13 +24,13 @@ import numpy as np
 
 from analyses.uncertainty import paired_group_bootstrap
 from benchmarks.config import RunConfig
+from benchmarks.orchestration.cross_store import cross_store_predictions
+from benchmarks.orchestration.cross_validation import build_prober
 from benchmarks.orchestration.probing import prober_kwargs
 from datamodules.cache import PercepianoCache, open_cache
 from datamodules.embeddings import open_embeddings
 from datamodules.jsonio import write_json_atomic
 from datamodules.store import EmbeddingStore
-from benchmarks.orchestration.cross_store import cross_store_predictions
-from benchmarks.orchestration.cross_validation import build_prober
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

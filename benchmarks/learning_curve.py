@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from analyses.probe_metrics import probe_scores
+from benchmarks.orchestration.cross_validation import cross_validate
 from benchmarks.orchestration.probing import descriptor_baseline_or_reason
 from datamodules.cache import PercepianoCache, open_cache
 from datamodules.clip import DEFAULT_CLIP
 from datamodules.jsonio import write_json_atomic
-from benchmarks.orchestration.cross_validation import cross_validate
 
 
 def cut_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]], groups: np.ndarray, fraction: float,

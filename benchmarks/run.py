@@ -139,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(config_to_yaml(config))
         return 0
     from benchmarks.console import quiet_console  # torch and Lightning load only once the arguments parse
-    from benchmarks.summary import print_summary
     from benchmarks.orchestration.suite import run_suite
+    from benchmarks.summary import print_summary
     from probes.registry import ProberConfigurationError, UnknownProberError
 
     try:

@@ -282,7 +282,7 @@ def segment_moments(moments: MomentTable, min_continue_s: float = MIN_CONTINUE_S
     for video, indices in by_video.items():
         video_stops = _stop_candidates(moments, video, indices, skipped, duplicates)
         rows.extend(video_stops)
-        for here, after in zip(indices[:-1], indices[1:]):
+        for here, after in zip(indices[:-1], indices[1:], strict=True):
             gap = _continue_candidate(moments, here, after, video_stops, min_continue_s)
             (skipped if isinstance(gap, SkippedCandidate) else rows).append(gap)
     rows.sort(key=lambda row: (row[1], row[4], row[5], -row[3]))

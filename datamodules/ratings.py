@@ -237,7 +237,7 @@ class _TableBuilder:
         if any(value > SCALE_MAX for value in values):
             self.dropped.append(line)
             return
-        for text, value in zip(row[start : start + N_DIMENSIONS], values):
+        for text, value in zip(row[start : start + N_DIMENSIONS], values, strict=True):
             if value == 0:
                 self.n_blank += not text.strip()
                 self.n_zero += bool(text.strip())

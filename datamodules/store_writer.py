@@ -13,7 +13,14 @@ import numpy as np
 from datamodules.errors import contract_error
 from datamodules.jsonio import write_json_atomic
 from datamodules.layers import parse_layers
-from datamodules.store_format import DESCRIPTORS_FILE, FORMAT_VERSION, FRAMES_FILE, MANIFEST_FILE, OFFSETS_FILE, STATS_FILE
+from datamodules.store_format import (
+    DESCRIPTORS_FILE,
+    FORMAT_VERSION,
+    FRAMES_FILE,
+    MANIFEST_FILE,
+    OFFSETS_FILE,
+    STATS_FILE,
+)
 
 
 class StoreWriter:

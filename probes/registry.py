@@ -20,7 +20,7 @@ from typing import Any
 from probes.attention import AttentionPoolingProber
 from probes.attention_es import AttentionEarlyStoppingProber
 from probes.base import VARIANTS, VIEWS, Prober
-from probes.factor import FactorProber, LeakyFactorProber
+from probes.label_components import LabelComponentProber, LeakyLabelComponentProber
 from probes.mlp import MLPProber
 from probes.mlp_es import MLPEarlyStoppingProber
 from probes.ridge import RidgeProber, TunedRidgeProber
@@ -45,7 +45,7 @@ class ProberConfigurationError(ValueError):
 BUILTIN_PROBERS: dict[str, type[Prober]] = {
     prober.name: prober
     for prober in (RidgeProber, TunedRidgeProber, AttentionPoolingProber, AttentionEarlyStoppingProber, MLPProber,
-                   MLPEarlyStoppingProber, FactorProber, LeakyFactorProber)
+                   MLPEarlyStoppingProber, LabelComponentProber, LeakyLabelComponentProber)
 }  # fmt: skip
 
 

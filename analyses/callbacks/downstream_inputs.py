@@ -11,6 +11,7 @@ from analyses.context import AuditContext
 from datamodules.embeddings import open_embeddings
 from datamodules.store import EmbeddingStore
 
+
 @dataclass(frozen=True)
 class QualityScores:
     """Predicted qualities of a downstream section's ids (filled by :mod:`benchmarks.orchestration.downstream`).

@@ -12,9 +12,9 @@ from analyses.context import AuditContext
 from analyses.efa import efa
 from analyses.factor_retention import map_test, parallel_analysis
 from analyses.factor_stability import factor_count_bootstrap
-from analyses.factors import pca_analysis
-from analyses.plots_labels import plot_scree
 from analyses.notebook_keys import pca_keys
+from analyses.pca import pca_analysis
+from analyses.plots_labels import plot_scree
 from datamodules.dimensions import DIMENSIONS
 from datamodules.keys import excerpt_groups, performer_groups
 

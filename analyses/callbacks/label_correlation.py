@@ -9,8 +9,8 @@ from matplotlib.figure import Figure
 from analyses.callbacks.base import AuditSectionCallback
 from analyses.context import AuditContext
 from analyses.correlation import correlation_analysis
-from analyses.plots_labels import plot_correlation_heatmap
 from analyses.notebook_keys import correlation_keys
+from analyses.plots_labels import plot_correlation_heatmap
 from datamodules.dimensions import DIMENSIONS
 
 

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.orchestration.cross_validation import build_prober, fold_datamodule
 from datamodules.cache import PercepianoCache, align
 from datamodules.store import EmbeddingStore
-from benchmarks.orchestration.cross_validation import build_prober, fold_datamodule
 from probes.external import external_loader
-
 
 #: Version of the per-fold result files (2: with ``cross_restandardized``); part of their configuration hash.
 RESULT_FORMAT = 2

@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.orchestration.fold_files import read_fold, write_fold, write_out_of_fold
 from datamodules.cache import PercepianoCache
 from datamodules.dimensions import N_DIMENSIONS
 from datamodules.fold_datamodule import FoldDataModule
 from probes.base import check_predictions
-from benchmarks.orchestration.fold_files import read_fold, write_fold, write_out_of_fold
 from probes.registry import available_probers, get_prober
 from probes.tensorboard import make_logger
 

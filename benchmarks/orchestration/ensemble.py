@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.orchestration.cross_validation import build_prober, fold_datamodule
 from datamodules.cache import PercepianoCache
 from datamodules.store import EmbeddingStore
-from benchmarks.orchestration.cross_validation import build_prober, fold_datamodule
 from probes.external import external_loader
 
 

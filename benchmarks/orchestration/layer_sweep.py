@@ -14,8 +14,8 @@ from pathlib import Path
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
 from benchmarks.console import ProgressLine
-from benchmarks.orchestration.probing import prober_kwargs, seed_ensemble, seed_runs
 from benchmarks.orchestration.cross_validation import OutOfFoldPredictions, cross_validate
+from benchmarks.orchestration.probing import prober_kwargs, seed_ensemble, seed_runs
 
 SWEEP_DIR = "layer_sweep"
 
@@ -59,7 +59,7 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
             runs = [cross_validate(name, cache, out, seed=seed, logger_root=Path(config.out) / "tensorboard" / SWEEP_DIR
                                    / selection_dir(spec), trainer_kwargs=trainer_kwargs,
                                    datamodule_kwargs=config.datamodule_kwargs(),
-                                   on_fold=lambda fold, resumed: line.advance(resumed), **kwargs)
+                                   on_fold=line.on_fold, **kwargs)
                     for seed, out in seed_runs(name, layer_config)]  # fmt: skip
             sweep[name][spec] = seed_ensemble(runs)
         line.close()

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from analyses.permutation import permute_within_groups, pooled_r2_many
+from benchmarks.orchestration.cross_validation import build_prober, cross_validate, fold_datamodule
 from datamodules.cache import PercepianoCache
 from datamodules.dimensions import N_DIMENSIONS
-from benchmarks.orchestration.cross_validation import build_prober, cross_validate, fold_datamodule
 from probes.ridge import training_rows
 
 

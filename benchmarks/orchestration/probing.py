@@ -13,7 +13,6 @@ from analyses.baselines import BaselinePredictionsResult
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
 from benchmarks.console import ProgressLine
-from datamodules.cache import PercepianoCache
 from benchmarks.orchestration.cross_validation import (
     PREDICTIONS_DIR,
     OutOfFoldPredictions,
@@ -22,9 +21,10 @@ from benchmarks.orchestration.cross_validation import (
     prober_overrides,
     seed_directories,
 )
+from benchmarks.orchestration.permutation_nulls import permutation_null
+from datamodules.cache import PercepianoCache
 from probes.descriptor_baseline import descriptor_baseline
 from probes.registry import ProberConfigurationError, check_prober_params, register_prober
-from benchmarks.orchestration.permutation_nulls import permutation_null
 
 
 def check_prober_settings(config: RunConfig) -> None:
@@ -68,7 +68,7 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
         line = ProgressLine(name, len(seeds) * len(context.cache.folds))
         runs = [cross_validate(name, context.cache, out, seed=seed, logger_root=Path(out) / "tensorboard",
                                trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(),
-                               on_fold=lambda fold, resumed: line.advance(resumed), **kwargs)
+                               on_fold=line.on_fold, **kwargs)
                 for seed, out in seeds]
         oof = seed_ensemble(runs)
         context.predictions[name] = oof

@@ -11,16 +11,16 @@ from pathlib import Path
 import lightning as L
 
 from analyses.context import AuditContext
-from benchmarks.orchestration.audit_trainer import run_audit_callbacks
 from benchmarks.config import RunConfig
 from benchmarks.console import ProgressLine, detail, say
+from benchmarks.orchestration.audit_trainer import run_audit_callbacks
 from benchmarks.orchestration.downstream import run_downstream_fits
-from benchmarks.orchestration.output_guard import claim_output_directory
-from benchmarks.orchestration.provenance import input_hashes, provenance
-from benchmarks.report import write_report
 from benchmarks.orchestration.layer_sweep import run_layer_sweep
+from benchmarks.orchestration.output_guard import claim_output_directory
 from benchmarks.orchestration.probing import check_prober_settings, run_probing
+from benchmarks.orchestration.provenance import input_hashes, provenance
 from benchmarks.orchestration.sections import callbacks_for
+from benchmarks.report import write_report
 from datamodules.cache import (
     COMPETITION_EMBEDDINGS_FILE,
     EMBEDDINGS_FILE,
@@ -261,8 +261,8 @@ def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, 
             **standardization_counts(cache, config.clip), "clip": config.clip,
             "rule": ("per fold, features are standardised with the training rows' mean and standard deviation; "
                      "features with no variance there keep scale 1 (as StandardScaler, 'constant'); "
-                     + ("standardised values are clipped to +-{:g} ('clipped': features with some value of the fold's "
-                        "rows beyond it)".format(config.clip) if config.clip is not None else "no clipping"))}
+                     + (f"standardised values are clipped to +-{config.clip:g} ('clipped': features with some value of the fold's "
+                        "rows beyond it)" if config.clip is not None else "no clipping"))}
     ordered = {key: context.results[key] for key in ORIGINAL_KEYS if key in context.results}
     ordered.update({key: value for key, value in context.results.items() if key not in ordered})
     return {**ordered, "run": run_block}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from benchmarks.report.format import interval, table
 
 
-def render_stop_prediction(audit: dict) -> "tuple[str, list[str]] | None":
+def render_stop_prediction(audit: dict) -> tuple[str, list[str]] | None:
     result = audit.get("stop_prediction")
     if result is None:
         return None
@@ -31,7 +31,7 @@ def render_stop_prediction(audit: dict) -> "tuple[str, list[str]] | None":
     return answer, body
 
 
-def render_competition(audit: dict) -> "tuple[str, list[str]] | None":
+def render_competition(audit: dict) -> tuple[str, list[str]] | None:
     result = audit.get("competition_validation")
     if result is None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from benchmarks.report.format import number, table
 
 
-def render_residuals(audit: dict) -> "tuple[str, list[str]] | None":
+def render_residuals(audit: dict) -> tuple[str, list[str]] | None:
     result = audit.get("residuals")
     if result is None:
         return None
@@ -21,7 +21,7 @@ def render_residuals(audit: dict) -> "tuple[str, list[str]] | None":
     return answer, body
 
 
-def render_cca(audit: dict) -> "tuple[str, list[str]] | None":
+def render_cca(audit: dict) -> tuple[str, list[str]] | None:
     result = audit.get("cca")
     if result is None:
         return None

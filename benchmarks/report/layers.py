@@ -5,7 +5,7 @@ from __future__ import annotations
 from benchmarks.report.format import interval, table
 
 
-def render_layer_sweep(audit: dict) -> "tuple[str, list[str]] | None":
+def render_layer_sweep(audit: dict) -> tuple[str, list[str]] | None:
     result = audit.get("layer_sweep")
     if result is None:
         return None

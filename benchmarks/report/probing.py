@@ -10,7 +10,7 @@ from benchmarks.report.format import interval, table
 from datamodules.dimensions import DIMENSIONS
 
 
-def render_probing(audit: dict) -> "tuple[str, list[str]] | None":
+def render_probing(audit: dict) -> tuple[str, list[str]] | None:
     result = audit.get("probing_comparison")
     if result is None:
         return None

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.speed.report import PROBERS, R2_TOLERANCE, SECTION_ROWS
 from benchmarks.orchestration.permutation_nulls import MAX_STACKED_TARGETS
+from benchmarks.speed.report import PROBERS, R2_TOLERANCE, SECTION_ROWS
 from datamodules.dimensions import DIMENSIONS
 from datamodules.jsonio import write_text_atomic
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from analyses.probe_metrics import r2_per_dimension
+from benchmarks.orchestration.fold_files import load_out_of_fold
 from benchmarks.speed.measure import attention_inference_flops, attention_training_flops, mlp_training_flops
 from datamodules.cache import open_cache
-from benchmarks.orchestration.fold_files import load_out_of_fold
 
 PROBERS: tuple[str, ...] = ("ridge", "attention", "mlp")
 #: (row label, the original's section, the suite's section); None where one side has no such section.
@@ -139,7 +139,7 @@ def _predictions_npz(path: str) -> dict[str, dict[str, np.ndarray]]:
 
 
 def _by_key(keys: np.ndarray, predictions: np.ndarray) -> dict[str, np.ndarray]:
-    return {str(key): row for key, row in zip(keys, predictions) if np.all(np.isfinite(row))}
+    return {str(key): row for key, row in zip(keys, predictions, strict=True) if np.all(np.isfinite(row))}
 
 
 def _r2_pair(cache, reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> dict:

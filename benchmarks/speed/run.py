@@ -34,11 +34,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmarks.speed.original import run as original_run
-from benchmarks.speed.measure import load_average, matmul_peak_gflops, set_threads
 from benchmarks.speed import profile as profile_job
 from benchmarks.speed import suite_jobs
 from benchmarks.speed.markdown import write_performance_section
+from benchmarks.speed.measure import load_average, matmul_peak_gflops, set_threads
+from benchmarks.speed.original import run as original_run
 from benchmarks.speed.report import compare, final_line, machine_description
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
 from probes.attention import AttentionPoolingProber
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_plan(plan: SpeedPlan) -> dict:
     """Run every process of the benchmark; returns their results, the peaks and the machine description."""
     threads = set_threads(plan.threads)
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     load_before = load_average()
     peaks = [matmul_peak_gflops("float32")]
     cache = _cache(plan.work_dir / f"cache_{_scale_name(plan)}", plan.spec, plan.seed)

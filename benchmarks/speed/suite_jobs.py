@@ -64,8 +64,8 @@ def _convert(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
 
 
 def _memory(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
-    from datamodules.cache import open_cache
     from benchmarks.orchestration.cross_validation import cross_validate
+    from datamodules.cache import open_cache
 
     timer = SectionTimer()
     with timer.section("open_cache"):
@@ -79,8 +79,8 @@ def _memory(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
 def _attention(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
     import numpy as np
 
-    from datamodules.cache import open_cache
     from benchmarks.orchestration.cross_validation import cross_validate
+    from datamodules.cache import open_cache
 
     timer = SectionTimer()
     cache = open_cache(arguments.cache)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.extractors.midi import MidiPerformance, SOFT_CC, SUSTAIN_CC
+from datamodules.extractors.midi import SOFT_CC, SUSTAIN_CC, MidiPerformance
 from datamodules.extractors.midi_frames import pedal_down_intervals, sounding_ends
 
 #: FluidSynth's log level of warnings (``FLUID_WARN``); errors are still printed.
@@ -226,7 +226,7 @@ def _events(performance: MidiPerformance, rate: int) -> list:
     for number, times, values in ((SUSTAIN_CC, performance.sustain_times_s, performance.sustain_values),
                                   (SOFT_CC, performance.soft_times_s, performance.soft_values)):
         for time_s, value in zip(times, values, strict=True):
-            events.append((int(round(time_s * rate)), 1,
-                           lambda synth, n=number, v=int(round(value * 127)): synth.cc(0, n, v)))
+            level = int(round(value * 127))
+            events.append((int(round(time_s * rate)), 1, lambda synth, n=number, v=level: synth.cc(0, n, v)))
     events.sort(key=lambda event: (event[0], event[1]))
     return [(sample, action) for sample, _, action in events]

@@ -148,7 +148,7 @@ def note_frames(
     centres_s = (np.arange(n_frames) + 0.5) / frame_rate_hz  # (n_frames,)
     first = np.clip(frame_floor(onsets_s, frame_rate_hz), 0, n_frames - 1)  # (n_notes,)
     stop = np.minimum(np.maximum(frame_ceil(ends_s, frame_rate_hz), first + 1), n_frames)
-    for start, end, key, velocity, onset_s in zip(first, stop, key_indices, velocities, onsets_s):
+    for start, end, key, velocity, onset_s in zip(first, stop, key_indices, velocities, onsets_s, strict=True):
         sounding[start:end, key] = np.maximum(sounding[start:end, key], velocity)
         elapsed_s = np.maximum(centres_s[start:end] - onset_s, 0.0)
         loudness[start:end] += velocity * np.exp(-elapsed_s / decay_s)

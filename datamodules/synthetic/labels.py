@@ -19,6 +19,7 @@ import numpy as np
 from datamodules.dimensions import N_DIMENSIONS
 from datamodules.synthetic.spec import SyntheticSpec
 
+
 @dataclass(frozen=True, slots=True)
 class LabelModel:
     """Planted label structure.

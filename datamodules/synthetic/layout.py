@@ -67,11 +67,11 @@ def make_layout(spec: SyntheticSpec, rng: np.random.Generator) -> SegmentLayout:
     order = rng.permutation(n_excerpts)
     n_held = round(spec.held_out_fraction * n_excerpts)
     held = set(order[:n_held].tolist())
-    in_folds = [key for key, excerpt in zip(keys, excerpt_index) if excerpt not in held]
+    in_folds = [key for key, excerpt in zip(keys, excerpt_index, strict=True) if excerpt not in held]
     folds = []
     for val_excerpts in np.array_split(order[n_held:], spec.n_folds):
         val_set = set(val_excerpts.tolist())
-        val = [key for key, excerpt in zip(keys, excerpt_index) if excerpt in val_set]
+        val = [key for key, excerpt in zip(keys, excerpt_index, strict=True) if excerpt in val_set]
         val_keys = set(val)
         folds.append({"train": [key for key in in_folds if key not in val_keys], "val": val})
     return SegmentLayout(
@@ -80,5 +80,5 @@ def make_layout(spec: SyntheticSpec, rng: np.random.Generator) -> SegmentLayout:
         performer_index=np.asarray(performer_index, dtype=np.int64),
         players=players,
         folds=folds,
-        held_out_keys=tuple(key for key, excerpt in zip(keys, excerpt_index) if excerpt in held),
+        held_out_keys=tuple(key for key, excerpt in zip(keys, excerpt_index, strict=True) if excerpt in held),
     )

@@ -120,7 +120,7 @@ def _video_segments(records: list[dict], video: int) -> list[DownstreamSegment]:
     """STOP windows (first occurrence of each) and CONTINUE gaps of >= 5 s, in time order."""
     segments, seen = [], set()
     ordered = sorted(records, key=lambda record: record["stop_timestamp"])
-    for here, after in zip(ordered, [*ordered[1:], None]):
+    for here, after in zip(ordered, [*ordered[1:], None], strict=True):
         start, end = here["playing_before_start"], here["playing_before_end"]
         key = segment_id(here["video_id"], start, end)
         if key not in seen:

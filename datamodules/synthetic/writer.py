@@ -22,11 +22,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datamodules.dimensions import DIMENSIONS
-from datamodules.synthetic.frames import FrameEncoder, make_frame_encoder, render_segment
-from datamodules.synthetic.labels import LabelModel, make_label_model
-from datamodules.synthetic.layout import make_layout
-from datamodules.synthetic.moments import DownstreamSegment, make_moments
 from datamodules.cache import (
     COMPETITION_EMBEDDINGS_FILE,
     EMBEDDINGS_FILE,
@@ -37,6 +32,11 @@ from datamodules.cache import (
     RATINGS_FILE,
     RECORDINGS_FILE,
 )
+from datamodules.dimensions import DIMENSIONS
+from datamodules.synthetic.frames import FrameEncoder, make_frame_encoder, render_segment
+from datamodules.synthetic.labels import LabelModel, make_label_model
+from datamodules.synthetic.layout import make_layout
+from datamodules.synthetic.moments import DownstreamSegment, make_moments
 from datamodules.synthetic.raters import ratings_csv, simulate_ratings
 from datamodules.synthetic.recordings import make_competition
 from datamodules.synthetic.recovery import recovery_report
@@ -61,7 +61,7 @@ RECOVERED_BY = {"linear": ("ridge_tuned", "attention_es"), "sparse": ("attention
 _STREAMS = ("layout", "labels", "raters", "encoder", "frames", "masterclass", "competition")
 
 
-def generate_synthetic_cache(out_dir: Path, spec: SyntheticSpec = SyntheticSpec(), seed: int = 0) -> Path:
+def generate_synthetic_cache(out_dir: Path, spec: SyntheticSpec | None = None, seed: int = 0) -> Path:
     """Write a synthetic cache with planted, known structure into ``out_dir``; reuse it when already there.
 
     Parameters
@@ -71,8 +71,8 @@ def generate_synthetic_cache(out_dir: Path, spec: SyntheticSpec = SyntheticSpec(
         half-written cache. If it already holds a synthetic cache of the same ``spec`` and ``seed`` (as recorded
         in ``ground_truth.json``) nothing is done; a synthetic cache of another spec or seed, or an empty
         directory, is replaced.
-    spec : SyntheticSpec, default=SyntheticSpec()
-        Sizes and planted effects.
+    spec : SyntheticSpec, optional
+        Sizes and planted effects (default ``SyntheticSpec()``).
     seed : int, default=0
         Seed of the ``numpy.random.SeedSequence`` whose children drive each part (layout, labels, raters,
         directions, frames, masterclass, competition), so changing one part's knobs leaves the others' draws alone.
@@ -99,6 +99,7 @@ def generate_synthetic_cache(out_dir: Path, spec: SyntheticSpec = SyntheticSpec(
     >>> sorted(path.name for path in cache.iterdir())[:3]
     ['all_moments.jsonl', 'competition_embeddings.pt', 'folds.json']
     """
+    spec = SyntheticSpec() if spec is None else spec
     if not isinstance(spec, SyntheticSpec):
         raise TypeError(f"spec is {type(spec).__name__}, expected a SyntheticSpec")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -164,7 +165,7 @@ def _swap_in(partial: Path, out_dir: Path, spec: SyntheticSpec, seed: int) -> No
 
 def _write_cache(directory: Path, spec: SyntheticSpec, seed: int) -> None:
     children = np.random.SeedSequence(seed).spawn(len(_STREAMS))
-    rngs = {name: np.random.default_rng(child) for name, child in zip(_STREAMS, children)}
+    rngs = {name: np.random.default_rng(child) for name, child in zip(_STREAMS, children, strict=True)}
     layout = make_layout(spec, rngs["layout"])
     model = make_label_model(spec, rngs["labels"])
     quality = model.quality(model.sample_scores(layout.excerpt_index, rngs["labels"]))  # (n_segments, 19)
@@ -281,7 +282,7 @@ def _competition(directory: Path, spec: SyntheticSpec, model: LabelModel, encode
         "performer_rank": competition.ranks, "duplicated_recording_ids": competition.duplicated_ids,
         "recordings": [{"recording_id": r.segment_id, "performer_index": r.group, "placement": int(placement),
                         "n_frames": r.n_frames, "latent_shift": float(ability[row]), "quality": quality[row]}
-                       for row, (r, placement) in enumerate(zip(competition.recordings, competition.placements))],
+                       for row, (r, placement) in enumerate(zip(competition.recordings, competition.placements, strict=True))],
     }
 
 

@@ -13,8 +13,8 @@ from statsmodels.stats.outliers_influence import variance_inflation_factor
 from analyses.correlation import correlation_analysis
 from analyses.distributions import distribution_analysis
 from analyses.factor_retention import parallel_analysis
-from analyses.factors import pca_analysis
 from analyses.notebook_keys import correlation_keys, distribution_keys, pca_keys, probing_keys
+from analyses.pca import pca_analysis
 from analyses.probing_comparison import compare_probers
 from datamodules.dimensions import DIMENSIONS
 

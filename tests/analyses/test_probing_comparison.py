@@ -52,12 +52,12 @@ class TestCompareProbers:
 
     def test_cis_bracket_the_estimate(self, planted: dict) -> None:
         entry = planted["result"].probers["ridge"]
-        assert all(low <= r2 <= high for low, r2, high in zip(entry["ci_low"], entry["r2_pooled"], entry["ci_high"]))
+        assert all(low <= r2 <= high for low, r2, high in zip(entry["ci_low"], entry["r2_pooled"], entry["ci_high"], strict=True))
 
     def test_joint_bh_is_at_least_the_raw_pvalue(self, planted: dict) -> None:
         for name in planted["result"].tested_probers:
             entry = planted["result"].probers[name]
-            assert all(q >= p - 1e-12 for p, q in zip(entry["pvalue"], entry["pvalue_bh"]))
+            assert all(q >= p - 1e-12 for p, q in zip(entry["pvalue"], entry["pvalue_bh"], strict=True))
 
     def test_baselines_and_paired_differences(self, planted: dict) -> None:
         result = planted["result"]

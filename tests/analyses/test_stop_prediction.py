@@ -15,7 +15,11 @@ from threadpoolctl import threadpool_limits
 
 import analyses.stop_prediction as stop_module
 from analyses.stop_prediction import (
-    FeatureSet, build_feature_sets, lovo_predictions, stop_prediction, stop_prediction_unavailable,
+    FeatureSet,
+    build_feature_sets,
+    lovo_predictions,
+    stop_prediction,
+    stop_prediction_unavailable,
 )
 
 
@@ -75,7 +79,7 @@ class TestLovoPredictions:
         monkeypatch.setattr(stop_module, "PCA", RecordingPCA)
         lovo_predictions(predicted, labels, groups, pca_components=3)
         assert len(fitted_rows) == 5
-        for video, rows in zip(np.unique(groups), fitted_rows):
+        for video, rows in zip(np.unique(groups), fitted_rows, strict=True):
             held_out = {row.tobytes() for row in predicted[groups == video]}
             assert not held_out & {row.tobytes() for row in rows}
             assert rows.shape[0] == np.sum(groups != video)

@@ -50,7 +50,7 @@ class TestGroupBootstrapIndices:
     def test_seeded(self):
         groups = np.repeat(np.arange(6), 2)
         first, again = (group_bootstrap_indices(groups, 5, seed=3) for _ in range(2))
-        assert all(np.array_equal(x, y) for x, y in zip(first, again))
+        assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
 
 
 class TestGroupBootstrapCI:

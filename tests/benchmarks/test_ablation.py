@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from analyses.probe_metrics import probe_scores
 from benchmarks.ablation import configuration_name, markdown, run_ablation
+from benchmarks.orchestration.cross_validation import cross_validate
 from datamodules.cache import open_cache
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
-from analyses.probe_metrics import probe_scores
-from benchmarks.orchestration.cross_validation import cross_validate
 
 
 @pytest.mark.filterwarnings("ignore:ridge_tuned")

@@ -299,8 +299,8 @@ QUALITY_CASES = {
                    [r"key 'a': value 0 is '0\.5', expected a finite number"]),
     "empty_predictions": (quality_file({"dimensions": NAMES, "predictions": {}}),
                           [r"'predictions' must be a non-empty"]),
-    "duplicated_id": (quality_file('{"dimensions": %s, "predictions": {"a": %s, "a": %s}}' % (
-        json.dumps(NAMES), GOOD_ROW, [0.4] * 19)), [r"key 'a': appears twice in one JSON object"]),
+    "duplicated_id": (quality_file(f'{{"dimensions": {json.dumps(NAMES)}, "predictions": {{"a": {GOOD_ROW}, '
+                                   f'"a": {[0.4] * 19}}}}}'), [r"key 'a': appears twice in one JSON object"]),
 }
 DOWNSTREAM_EMBEDDINGS_CASES = {
     "truncated_masterclass": (write_bytes("masterclass_embeddings.pt", lambda b: b[:100]),
@@ -465,17 +465,17 @@ class TestMidiExtraction:
         assert "skipped 1 files" in out
 
     @pytest.mark.parametrize(("mutate", "file", "parts"), [
-        (lambda m, l: [path.write_bytes(b"") for path in m.iterdir()], "store",
+        (lambda midi, labels: [path.write_bytes(b"") for path in midi.iterdir()], "store",
          [r"none of the 4 files yielded frames"]),
-        (lambda m, l: (l / "labels.json").unlink(), "labels.json", [r"file not found"]),
-        (lambda m, l: (l / "labels.json").write_text(json.dumps({k: [float("nan")] * 19 for k in MIDI_KEYS})),
+        (lambda midi, labels: (labels / "labels.json").unlink(), "labels.json", [r"file not found"]),
+        (lambda midi, labels: (labels / "labels.json").write_text(json.dumps({k: [float("nan")] * 19 for k in MIDI_KEYS})),
          "labels.json", [r"key 'w_4bars_1_1': value 0 is nan"]),
-        (lambda m, l: (l / "folds.json").write_text(json.dumps([{"train": MIDI_KEYS[:2], "val": MIDI_KEYS[1:]}])),
+        (lambda midi, labels: (labels / "folds.json").write_text(json.dumps([{"train": MIDI_KEYS[:2], "val": MIDI_KEYS[1:]}])),
          "folds.json", [r"key 'w_4bars_2_1': is in both train and val of fold 0"]),
-        (lambda m, l: shutil.copy(m / "w_4bars_1_1.mid", m / " w_4bars_1_1.MID"), "midi",
+        (lambda midi, labels: shutil.copy(midi / "w_4bars_1_1.mid", midi / " w_4bars_1_1.MID"), "midi",
          [r"files ' w_4bars_1_1\.MID' and 'w_4bars_1_1\.mid' both map to key 'w_4bars_1_1'"]),
-        (lambda m, l: [path.unlink() for path in m.iterdir()], "midi", [r"no input files"]),
-        (lambda m, l: shutil.rmtree(m), "midi", [r"input directory not found"]),
+        (lambda midi, labels: [path.unlink() for path in midi.iterdir()], "midi", [r"no input files"]),
+        (lambda midi, labels: shutil.rmtree(midi), "midi", [r"input directory not found"]),
     ], ids=["all_unusable", "no_labels", "nan_labels", "overlapping_folds", "two_files_one_key", "no_midi",
             "no_directory"])  # fmt: skip
     def test_clear_error(self, midi_inputs, capsys, mutate, file, parts) -> None:

@@ -66,7 +66,7 @@ class TestRenderHtml:
         page = render_html(report_markdown(FIGURES), tmp_path / "figures")
         images = _DomImages(page).images
         assert [image["alt"] for image in images] == FIGURES
-        for image, name in zip(images, FIGURES):
+        for image, name in zip(images, FIGURES, strict=True):
             assert image["src"].startswith("data:image/png;base64,")
             decoded = base64.b64decode(image["src"].split(",", 1)[1])
             assert decoded == (tmp_path / "figures" / name).read_bytes()

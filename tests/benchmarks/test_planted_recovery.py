@@ -21,9 +21,9 @@ from scipy.stats import chi2
 
 from analyses.probe_metrics import r2_per_dimension
 from analyses.uncertainty import paired_group_bootstrap
+from benchmarks.orchestration.cross_validation import cross_validate
 from datamodules.cache import open_cache
 from datamodules.synthetic import GROUND_TRUTH_FILE, SyntheticSpec, generate_synthetic_cache
-from benchmarks.orchestration.cross_validation import cross_validate
 
 TUNED = ("ridge_tuned", "attention_es", "mlp_es")
 TRAINED = {"attention_es", "mlp_es"}

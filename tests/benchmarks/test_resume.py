@@ -71,7 +71,7 @@ def differences(left: object, right: object, path: str = "") -> list[str]:
         return [line for key in sorted(set(left) | set(right))
                 for line in differences(left.get(key, "<absent>"), right.get(key, "<absent>"), f"{path}/{key}")]
     if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
-        return [line for index, pair in enumerate(zip(left, right)) for line in differences(*pair, f"{path}[{index}]")]
+        return [line for index, pair in enumerate(zip(left, right, strict=True)) for line in differences(*pair, f"{path}[{index}]")]
     return [] if left == right else [f"{path}: {left!r:.80} != {right!r:.80}"]
 
 

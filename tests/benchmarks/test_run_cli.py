@@ -10,12 +10,12 @@ import pytest
 from sklearn.metrics import r2_score
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from benchmarks.run import build_parser, main
+from benchmarks.orchestration.fold_files import load_out_of_fold
 from benchmarks.orchestration.suite import ORIGINAL_KEYS
+from benchmarks.run import build_parser, main
 from datamodules.cache import open_cache
 from datamodules.dimensions import DIMENSIONS
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
-from benchmarks.orchestration.fold_files import load_out_of_fold
 
 SMALL = ["--probes", "ridge,ridge_tuned,mlp,factor,factor_leaky", "--epochs-scale", "0.05", "--permutations", "99",
          "--bootstrap", "50", "--parallel-simulations", "50", "--stability-resamples", "5"]

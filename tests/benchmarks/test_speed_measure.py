@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.speed.original.attention import AttentionPooling
 from benchmarks.speed.measure import attention_training_flops, mlp_training_flops
+from benchmarks.speed.original.attention import AttentionPooling
 
 
 def _counted(step) -> int:

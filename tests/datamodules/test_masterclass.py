@@ -96,7 +96,7 @@ class TestSegmentMoments:
             ("a@10.00-18.00", 1), ("a@33.00-38.00", 1), ("a@60.00-65.00", 0), ("a@65.00-68.00", 1),
             ("b@30.00-45.00", 1), ("b@60.00-80.00", 0), ("b@80.00-95.00", 1),
         ]
-        assert list(zip(segments.keys, segments.labels.tolist())) == expected
+        assert list(zip(segments.keys, segments.labels.tolist(), strict=True)) == expected
         assert (segments.n_segments, segments.n_stop, segments.n_continue) == (7, 5, 2)
         assert segments.moment_ids[2] == "a3" and segments.moment_ids[5] == "b1"
         np.testing.assert_allclose(segments.duration_s, [8, 5, 5, 3, 15, 20, 15])

@@ -317,7 +317,7 @@ class TestDownstream:
         segments = segment_moments(load_moments(cache_dir / "all_moments.jsonl"))
         planted = {entry["segment_id"]: entry for entry in truth["masterclass"]["segments"]}
         assert set(segments.keys) == set(planted)
-        kinds = {key: "stop" if label == 1 else "continue" for key, label in zip(segments.keys, segments.labels)}
+        kinds = {key: "stop" if label == 1 else "continue" for key, label in zip(segments.keys, segments.labels, strict=True)}
         assert kinds == {key: entry["kind"] for key, entry in planted.items()}
         embeddings = torch.load(cache_dir / "masterclass_embeddings.pt", weights_only=True)
         assert set(embeddings) == set(planted)

@@ -31,13 +31,13 @@ def build_cache(
     rng = np.random.default_rng(seed)
     keys = [f"W{e}_4bars_P{p}_{e}" for e in range(n_excerpts) for p in range(n_players)]
     labels = rng.uniform(0.05, 0.95, size=(len(keys), N_DIMS))
-    (root / "labels.json").write_text(json.dumps({key: row.tolist() for key, row in zip(keys, labels)}))
+    (root / "labels.json").write_text(json.dumps({key: row.tolist() for key, row in zip(keys, labels, strict=True)}))
     excerpt = [int(key.split("_")[-1]) for key in keys]
-    folds = [{"train": [k for k, e in zip(keys, excerpt) if e % n_folds != f],
-              "val": [k for k, e in zip(keys, excerpt) if e % n_folds == f]} for f in range(n_folds)]
+    folds = [{"train": [k for k, e in zip(keys, excerpt, strict=True) if e % n_folds != f],
+              "val": [k for k, e in zip(keys, excerpt, strict=True) if e % n_folds == f]} for f in range(n_folds)]
     (root / "folds.json").write_text(json.dumps(folds))
     with StoreWriter(root / "store", source={"name": "planted", "seed": seed}) as writer:
-        for key, row in zip(keys, labels):
+        for key, row in zip(keys, labels, strict=True):
             writer.add(key, make_frames(rng, row))
     return open_cache(root)
 

@@ -8,10 +8,10 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from analyses.probe_metrics import r2_per_dimension
+from benchmarks.orchestration.cross_validation import cross_validate
 from benchmarks.speed.original.attention import attention_probe
 from datamodules.fold_datamodule import FoldDataModule
 from probes.attention import AttentionPoolingModule, AttentionPoolingProber
-from benchmarks.orchestration.cross_validation import cross_validate
 
 LENGTHS = (1, 7, 3, 10)
 
@@ -101,7 +101,7 @@ def test_batch_size_one_replays_the_original_loop(linear_cache) -> None:
     prober = AttentionPoolingProber(hidden_dim=8, max_epochs=3, batch_size=1, seed=4, accelerator="cpu")
     predictions, rows = prober.fit(datamodule).predict(datamodule.predict_dataloader())
     embeddings = {key: torch.from_numpy(cache.store.frames(int(row)))
-                  for key, row in zip(cache.keys, cache.store_rows)}  # fmt: skip
+                  for key, row in zip(cache.keys, cache.store_rows, strict=True)}  # fmt: skip
     original, _ = attention_probe(embeddings, list(cache.keys), cache.labels,
                                   [(datamodule.fit_rows_, datamodule.val_rows_)], max_epochs=3, seed=4, hidden_dim=8)
     np.testing.assert_allclose(predictions, original[rows], rtol=0, atol=1e-5)

@@ -10,8 +10,8 @@ import torch
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
-from datamodules.fold_datamodule import FoldDataModule
 from benchmarks.speed.original.mlp import mlp_per_dimension
+from datamodules.fold_datamodule import FoldDataModule
 from probes.mlp import BatchedMLPModule, MLPProber
 
 
@@ -46,7 +46,7 @@ class TestBatchedMLPModule:
             loss.backward()
             optimizer.step()
             separate_losses = []
-            for k, (copy, separate_optimizer) in enumerate(zip(copies, separate_optimizers)):
+            for k, (copy, separate_optimizer) in enumerate(zip(copies, separate_optimizers, strict=True)):
                 separate_optimizer.zero_grad()
                 separate_loss = nn.functional.mse_loss(copy(features[batch]).squeeze(-1), targets[batch, k])
                 separate_loss.backward()

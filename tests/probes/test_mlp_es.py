@@ -8,8 +8,8 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-from datamodules.fold_datamodule import FoldDataModule
 import probes.mlp_es as mlp_es
+from datamodules.fold_datamodule import FoldDataModule
 from probes.mlp import BatchedMLPModule
 from probes.mlp_es import MLPEarlyStoppingProber, StandardizedMLPModule, target_scaling
 from probes.per_output_best_weights import PerOutputBestWeights

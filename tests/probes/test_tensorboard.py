@@ -8,8 +8,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from datamodules.fold_datamodule import FoldDataModule
 from benchmarks.orchestration.cross_validation import cross_validate
+from datamodules.fold_datamodule import FoldDataModule
 from probes.mlp import MLPProber
 from probes.ridge import RidgeProber
 from probes.tensorboard import make_logger

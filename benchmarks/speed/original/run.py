@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.speed.measure import SectionTimer, set_threads
 from benchmarks.speed.original.attention import attention_probe
 from benchmarks.speed.original.audit import label_audit, residuals_and_cca
 from benchmarks.speed.original.loading import load
 from benchmarks.speed.original.mlp import mlp_per_dimension
 from benchmarks.speed.original.ridge import ridge_per_dimension
-from benchmarks.speed.measure import SectionTimer, set_threads
 
 JOBS: tuple[str, ...] = ("labels", "ridge", "attention", "mlp", "embedding")
 

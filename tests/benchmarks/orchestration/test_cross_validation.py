@@ -12,12 +12,12 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
 from analyses.permutation import permute_within_groups
-from datamodules.dimensions import DIMENSIONS
-from datamodules.fold_datamodule import FoldDataModule
-from probes.base import Prober
 from benchmarks.orchestration.cross_validation import cross_validate
 from benchmarks.orchestration.fold_files import load_out_of_fold
 from benchmarks.orchestration.permutation_nulls import permutation_null
+from datamodules.dimensions import DIMENSIONS
+from datamodules.fold_datamodule import FoldDataModule
+from probes.base import Prober
 from probes.registry import UnknownProberError
 from probes.ridge import RidgeProber, TunedRidgeProber, training_rows
 

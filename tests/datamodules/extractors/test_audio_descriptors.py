@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datamodules.extractors.audio_descriptors import AUDIO_DESCRIPTOR_NAMES, audio_descriptors, frame_rms_db, onset_count
+from datamodules.extractors.audio_descriptors import (
+    AUDIO_DESCRIPTOR_NAMES,
+    audio_descriptors,
+    frame_rms_db,
+    onset_count,
+)
 
 RATE = 22050
 

@@ -8,9 +8,9 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 
 from analyses.factor_retention import retained_factor_count
-from datamodules.fold_datamodule import FoldDataModule
 from benchmarks.orchestration.cross_validation import cross_validate
-from probes.factor import FactorProber, LeakyFactorProber, component_r2
+from datamodules.fold_datamodule import FoldDataModule
+from probes.label_components import LabelComponentProber, LeakyLabelComponentProber, component_r2
 from probes.ridge import RidgeProber, training_rows
 
 
@@ -23,14 +23,14 @@ def _reference_components(labels: np.ndarray, n_components: int) -> np.ndarray:
 class TestFactorProber:
     def test_pca_uses_training_labels_only(self, linear_cache) -> None:
         datamodule = FoldDataModule(linear_cache, fold=0)
-        prober = FactorProber(n_components=4).fit(datamodule)
+        prober = LabelComponentProber(n_components=4).fit(datamodule)
         train_labels = linear_cache.labels[training_rows(datamodule)]
         np.testing.assert_allclose(prober.pca_.components_, _reference_components(train_labels, 4), atol=1e-10)
         assert prober.n_pca_rows_ == len(training_rows(datamodule)) and prober.n_components_ == 4
 
     def test_ridge_targets_are_component_scores(self, linear_cache) -> None:
         datamodule = FoldDataModule(linear_cache, fold=1)
-        prober = FactorProber(n_components=3).fit(datamodule)
+        prober = LabelComponentProber(n_components=3).fit(datamodule)
         rows = training_rows(datamodule)
         labels = linear_cache.labels[rows]
         scores = (labels - labels.mean(0)) / labels.std(0) @ prober.pca_.components_.T  # (n_train, 3)
@@ -40,21 +40,21 @@ class TestFactorProber:
     def test_all_components_reproduce_plain_ridge(self, linear_cache) -> None:
         """With 19 components the PCA is a rotation; Ridge commutes with linear maps of the targets."""
         datamodule = FoldDataModule(linear_cache, fold=2)
-        factor = FactorProber(n_components=19).fit(datamodule)
+        factor = LabelComponentProber(n_components=19).fit(datamodule)
         ridge = RidgeProber().fit(datamodule)
         np.testing.assert_allclose(factor.predict(datamodule.predict_dataloader())[0],
                                    ridge.predict(datamodule.predict_dataloader())[0], rtol=1e-8, atol=1e-10)
 
     def test_parallel_analysis_count(self, linear_cache) -> None:
         datamodule = FoldDataModule(linear_cache, fold=0)
-        prober = FactorProber(n_simulations=20, seed=3).fit(datamodule)
+        prober = LabelComponentProber(n_simulations=20, seed=3).fit(datamodule)
         labels = linear_cache.labels[training_rows(datamodule)]
         standardised = (labels - labels.mean(0)) / labels.std(0)
         assert prober.n_components_ == max(retained_factor_count(standardised, 3, "parallel", n_simulations=20), 1)
 
     def test_fold_outputs_use_the_training_pca(self, linear_cache) -> None:
         datamodule = FoldDataModule(linear_cache, fold=0)
-        prober = FactorProber(n_components=2).fit(datamodule)
+        prober = LabelComponentProber(n_components=2).fit(datamodule)
         outputs = prober.fold_outputs(datamodule)
         val = outputs["component_rows"]
         np.testing.assert_array_equal(np.sort(val), np.sort(datamodule.val_rows_))
@@ -72,18 +72,18 @@ class TestFactorProber:
     @pytest.mark.parametrize("n_components", [0, 20, "kaiser", 2.0])
     def test_bad_n_components_raises_in_fit(self, linear_cache, n_components) -> None:
         with pytest.raises(ValueError, match=r"n_components must be 'parallel' or an integer in \[1, 19\]"):
-            FactorProber(n_components=n_components).fit(FoldDataModule(linear_cache, fold=0))
+            LabelComponentProber(n_components=n_components).fit(FoldDataModule(linear_cache, fold=0))
 
 
 class TestLeakyFactorProber:
     def test_pca_sees_all_labels(self, linear_cache) -> None:
         datamodule = FoldDataModule(linear_cache, fold=0)
-        leaky = LeakyFactorProber(n_components=4).fit(datamodule)
+        leaky = LeakyLabelComponentProber(n_components=4).fit(datamodule)
         np.testing.assert_allclose(leaky.pca_.components_, _reference_components(linear_cache.labels, 4), atol=1e-10)
         assert leaky.n_pca_rows_ == linear_cache.n_segments
-        corrected = FactorProber(n_components=4).fit(datamodule)
+        corrected = LabelComponentProber(n_components=4).fit(datamodule)
         assert not np.allclose(leaky.pca_.components_, corrected.pca_.components_)
 
     def test_is_labelled_leaky(self) -> None:
-        assert LeakyFactorProber.variant == "leaky" and FactorProber.variant == "corrected"
-        assert LeakyFactorProber().label == "factor_leaky (leaky)"
+        assert LeakyLabelComponentProber.variant == "leaky" and LabelComponentProber.variant == "corrected"
+        assert LeakyLabelComponentProber().label == "factor_leaky (leaky)"

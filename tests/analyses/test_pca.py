@@ -1,4 +1,4 @@
-"""Tests for analyses/factors.py (PCA) and analyses/factor_retention.py (parallel analysis, MAP, retained count)."""
+"""Tests for analyses/pca.py (PCA) and analyses/factor_retention.py (parallel analysis, MAP, retained count)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from analyses.factor_retention import (
     retained_factor_count,
     squared_multiple_correlations,
 )
-from analyses.factors import PCAResult, pca_analysis
+from analyses.pca import PCAResult, pca_analysis
 from datamodules.dimensions import DIMENSIONS
 
 

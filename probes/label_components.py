@@ -1,4 +1,6 @@
-"""Factor-level probing: predict the scores of the retained principal components of the labels.
+"""Label-component probing (the ``factor`` and ``factor_leaky`` probers, the original notebook's "factor probing"):
+predict the scores of the retained principal components of the labels (PCA components, not factor-analysis
+factors: those are :mod:`analyses.efa`).
 
 The labels of the fold's training rows are standardised and decomposed by PCA; a Ridge maps stats-pooled features
 to the component scores; predictions are mapped back to the 19 labels through the inverse transform, so the common
@@ -21,7 +23,7 @@ from probes.tensorboard import log_final
 _MIN_SCALE = 1e-12
 
 
-class FactorProber(Prober):
+class LabelComponentProber(Prober):
     """Ridge from stats-pooled features to label-PCA component scores, PCA fitted on the fold's training labels.
 
     Parameters
@@ -69,7 +71,7 @@ class FactorProber(Prober):
         self.n_simulations = n_simulations
         self.seed = seed
 
-    def fit(self, datamodule: Any, logger: Any = None, trainer_kwargs: dict | None = None) -> FactorProber:
+    def fit(self, datamodule: Any, logger: Any = None, trainer_kwargs: dict | None = None) -> LabelComponentProber:
         """Fit the label PCA and the Ridge on the fold's training part (``trainer_kwargs`` ignored)."""
         self._check_datamodule(datamodule)
         rows = training_rows(datamodule)
@@ -144,8 +146,8 @@ class FactorProber(Prober):
         return self.pca_.inverse_transform(scores) * self.label_scale_ + self.label_mean_
 
 
-class LeakyFactorProber(FactorProber):
-    """:class:`FactorProber` with the PCA (and its standardisation) fitted on ALL labelled rows (leaky).
+class LeakyLabelComponentProber(LabelComponentProber):
+    """:class:`LabelComponentProber` with the PCA (and its standardisation) fitted on ALL labelled rows (leaky).
 
     Reproduces the original notebook's leak on purpose: the validation rows' labels shape the components the
     training rows are projected on. For comparison with ``factor`` only; never a result on its own. The Ridge still
@@ -160,7 +162,7 @@ class LeakyFactorProber(FactorProber):
 
 
 def component_r2(fold_outputs: list[dict[str, np.ndarray]]) -> dict[str, Any]:
-    """R2 of predicted component scores, per fold and pooled, from the folds' :meth:`FactorProber.fold_outputs`.
+    """R2 of predicted component scores, per fold and pooled, from the folds' :meth:`LabelComponentProber.fold_outputs`.
 
     Returns
     -------
