@@ -47,7 +47,8 @@ class AuditContext:
     stores: dict[str, Any] = field(default_factory=dict)
 
     def n_resamples(self, name: str) -> int:
-        """The run's resample count ``name`` (a key of :data:`~analyses.defaults.RESAMPLE_DEFAULTS`), else its default."""
+        """The run's resample count ``name`` (a key of :data:`~analyses.defaults.RESAMPLE_DEFAULTS`), else its
+        default."""
         return int(self.settings.get(name, RESAMPLE_DEFAULTS[name]))
 
     @property

@@ -147,20 +147,20 @@ def distribution_analysis(
     constant = np.ptp(labels, axis=0) == 0
     if constant.any():
         warnings.warn(f"constant dimensions {[names[j] for j in np.flatnonzero(constant)]}: NaN skewness and entropy",
-                      UserWarning, stacklevel=2)  # fmt: skip
+                      UserWarning, stacklevel=2)
     variance = labels.var(axis=0, ddof=1)
     skewness = np.full(labels.shape[1], np.nan)
     skewness[~constant] = skew(labels[:, ~constant], axis=0)
     floor_share, ceiling_share = np.mean(labels < floor, axis=0), np.mean(labels > ceiling, axis=0)
     entropy = np.array([np.nan if constant[j] else kde_entropy(labels[:, j]) for j in range(labels.shape[1])])
     flags = (variance < low_variance_threshold, np.abs(skewness) > skew_threshold,
-             floor_share > edge_share, ceiling_share > edge_share)  # fmt: skip
+             floor_share > edge_share, ceiling_share > edge_share)
     any_flag = np.logical_or.reduce(flags)
     return DistributionResult(
         names, variance, skewness, floor_share, ceiling_share, entropy, *flags,
         tuple(names[j] for j in np.flatnonzero(any_flag)), int(labels.shape[0]), float(floor), float(ceiling),
         float(low_variance_threshold), float(skew_threshold), float(edge_share),
-    )  # fmt: skip
+    )
 
 
 def kde_entropy(values: np.ndarray, n_grid: int = N_GRID) -> float:
@@ -195,7 +195,7 @@ def kde_entropy(values: np.ndarray, n_grid: int = N_GRID) -> float:
     kde = gaussian_kde(values)
     bandwidth = float(np.sqrt(kde.covariance[0, 0]))
     grid = np.linspace(values.min() - _GRID_BANDWIDTHS * bandwidth, values.max() + _GRID_BANDWIDTHS * bandwidth,
-                       int(n_grid))  # fmt: skip
+                       int(n_grid))
     density = kde(grid)
     integrand = np.where(density > 0, -density * np.log(np.where(density > 0, density, 1.0)), 0.0)
     return float(trapezoid(integrand, grid))

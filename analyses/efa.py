@@ -196,7 +196,8 @@ def efa_from_correlation(
         warnings.warn("Heywood case: a communality reached 1; the solution is improper", UserWarning, stacklevel=2)
     pattern, phi, rotation_converged = rotate_oblique(loadings, rotation, rotation_tol, max_iter)
     if not rotation_converged:
-        warnings.warn(f"{rotation} rotation did not reach rotation_tol={rotation_tol} in {max_iter} steps", UserWarning, stacklevel=2)
+        warnings.warn(f"{rotation} rotation did not reach rotation_tol={rotation_tol} in {max_iter} steps",
+                      UserWarning, stacklevel=2)
     uniquenesses = 1.0 - communalities
     reproduced = pattern @ phi @ pattern.T + np.diag(uniquenesses)
     off_diagonal = ~np.eye(n_dimensions, dtype=bool)
@@ -208,7 +209,7 @@ def efa_from_correlation(
         rmsr=float(np.sqrt(np.mean((correlation - reproduced)[off_diagonal] ** 2))),
         extraction_converged=bool(converged), rotation_converged=rotation_converged, n_iterations=int(n_iterations),
         n_segments=None if n_segments is None else int(n_segments),
-    )  # fmt: skip
+    )
 
 
 def rotate_oblique(

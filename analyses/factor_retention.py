@@ -160,7 +160,7 @@ def parallel_analysis(
     return ParallelAnalysisResult(
         method, observed, simulated.mean(axis=0), threshold, n_retained, int(n_simulations), float(percentile),
         int(n_segments), int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None,
-    )  # fmt: skip
+    )
 
 
 def map_test(labels: np.ndarray) -> MAPResult:

@@ -137,7 +137,7 @@ def factor_count_bootstrap(
         counts[0], counts[1], counts[2], *modes[0], *modes[1], *modes[2], int(n_resamples), len(rows_of),
         str(group_kind), int(n_simulations), float(percentile), int(labels.shape[0]),
         int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None,
-    )  # fmt: skip
+    )
 
 
 def _draw(labels: np.ndarray, rows_of: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:

@@ -78,7 +78,8 @@ def krippendorff_alpha(
     return alpha_from_panel(panel, n_resamples, confidence_level, np.random.default_rng(seed))
 
 
-def alpha_from_panel(panel: RatingPanel, n_resamples: int, confidence_level: float, rng: np.random.Generator) -> AlphaResult:
+def alpha_from_panel(panel: RatingPanel, n_resamples: int, confidence_level: float,
+                     rng: np.random.Generator) -> AlphaResult:
     check_protocol(n_resamples=n_resamples, confidence_level=confidence_level)
     values = panel.unit_values  # (n_keys, n_slots, n_dimensions)
     n_keys, _, n_dimensions = values.shape

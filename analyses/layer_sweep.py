@@ -60,7 +60,7 @@ class LayerSweepResult:
                 "ci_low": self.ci_low.tolist(), "ci_high": self.ci_high.tolist(), "best_layer": list(self.best_layer),
                 "p_best": self.p_best.tolist(), "lead": self.lead.tolist(), "lead_ci_low": self.lead_ci_low.tolist(),
                 "lead_ci_high": self.lead_ci_high.tolist(), "mean_r2": self.mean_r2.tolist(),
-                "protocol": self.protocol}  # fmt: skip
+                "protocol": self.protocol}
 
 
 def layer_sweep_scores(
@@ -95,7 +95,7 @@ def layer_sweep_scores(
         raise ValueError("predictions is empty; expected one (n_rows, n_dimensions) array per layer")
     layers = tuple(predictions)
     setup = GroupResampler(labels, groups, "r2", n_bootstrap, confidence_level, seed, dimensions,
-                           *[predictions[layer] for layer in layers])  # fmt: skip
+                           *[predictions[layer] for layer in layers])
     counts = setup.counts()  # (n_resamples, n_groups), shared by every layer: paired
     r2 = np.stack([setup.score(prediction, None) for prediction in setup.predictions])  # (L, d)
     resampled = np.stack([setup.score(prediction, counts) for prediction in setup.predictions])  # (L, B, d)
@@ -120,4 +120,4 @@ def layer_sweep_scores(
         protocol=(setup.protocol(f"per layer ({len(layers)}), out-of-fold pooled") + "; the same resamples score "
                   "every layer (paired): p_best is the share of resamples in which a layer scores highest, the lead "
                   "is best minus runner-up with its paired interval"),
-    )  # fmt: skip
+    )

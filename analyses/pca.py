@@ -143,7 +143,7 @@ def pca_analysis(
     return PCAResult(
         names, eigenvalues, ratio, cumulative, n_90, n_95, loadings, n_retained, tuple(salient),
         float(loading_threshold), int(labels.shape[0]),
-    )  # fmt: skip
+    )
 
 
 def sorted_eigh(correlation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

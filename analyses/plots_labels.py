@@ -92,7 +92,7 @@ def plot_scree(
     axes = figure.add_subplot()
     axes.plot(rank, pca.eigenvalues, "o-", color="C0", label="PCA eigenvalues (observed)")
     axes.plot(rank, parallel.threshold, "--", color="C0",
-              label=f"PCA random {parallel.percentile:g}th pct. (retain {parallel.n_retained})")  # fmt: skip
+              label=f"PCA random {parallel.percentile:g}th pct. (retain {parallel.n_retained})")
     if factor_parallel is not None:
         axes.plot(rank, factor_parallel.observed, "s-", color="C1", label="reduced-matrix eigenvalues (SMC)")
         axes.plot(rank, factor_parallel.threshold, "--", color="C1",

@@ -55,7 +55,7 @@ def plot_probe_r2(
     for name, result in probers.items():
         if result.metric != "r2" or result.dimensions != names:
             raise ValueError(f"probers[{name!r}]: metric {result.metric!r} over {len(result.dimensions)} dimensions; "
-                             f"expected 'r2' over the {size} dimensions of the first prober")  # fmt: skip
+                             f"expected 'r2' over the {size} dimensions of the first prober")
     extras = {f"baselines[{key!r}]": value for key, value in (baselines or {}).items()}
     if noise_ceiling is not None:
         extras["noise_ceiling"] = noise_ceiling

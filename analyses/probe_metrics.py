@@ -246,9 +246,9 @@ def _constant_columns(values: np.ndarray) -> np.ndarray:
 def _warn_constant(names: tuple[str, ...], constant_true: np.ndarray, constant_pred: np.ndarray) -> None:
     if constant_true.any() or constant_pred.any():
         warnings.warn(
-            f"constant target in {[n for n, f in zip(names, constant_true, strict=True) if f]} and constant prediction in "
-            f"{[n for n, f in zip(names, constant_pred, strict=True) if f]}: Pearson/Spearman are NaN there; R2 of a constant "
-            "target is 1.0 if predicted exactly, else 0.0",
+            f"constant target in {[n for n, f in zip(names, constant_true, strict=True) if f]} and constant "
+            f"prediction in {[n for n, f in zip(names, constant_pred, strict=True) if f]}: Pearson/Spearman are NaN "
+            "there; R2 of a constant target is 1.0 if predicted exactly, else 0.0",
             UserWarning,
             stacklevel=3,
         )

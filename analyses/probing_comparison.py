@@ -140,8 +140,8 @@ def compare_probers(
                  "r2_pooled": _list(scores.r2_pooled), "r2_fold_mean": _list(scores.r2_fold_mean),
                  "r2_fold_sd": _list(scores.r2_fold_sd), "r2_per_fold": [_list(fold) for fold in scores.r2_per_fold],
                  "pearson": _list(scores.pearson),
-                 "spearman": _list(scores.spearman), "ci_low": _list(bootstrap.ci_low), "ci_high": _list(bootstrap.ci_high),
-                 "pvalue": None, "pvalue_bh": None, "audible": None}
+                 "spearman": _list(scores.spearman), "ci_low": _list(bootstrap.ci_low),
+                 "ci_high": _list(bootstrap.ci_high), "pvalue": None, "pvalue_bh": None, "audible": None}
         null, kind = _null(name, variant, refit_nulls, labels[rows], y_pred[rows], groups[rows], fold_of_row[rows],
                            n_permutations, seed)
         if null is not None:
@@ -185,7 +185,8 @@ def _joint_audibility(probers: dict, tested: list[str], alpha: float) -> dict[st
     audible_by: dict[str, list[str]] = {}
     for row, name in enumerate(tested):
         r2 = probers[name]["r2_pooled"]
-        flags = [bool(np.isfinite(q) and q < alpha and r2[i] is not None and r2[i] > 0) for i, q in enumerate(corrected[row])]
+        flags = [bool(np.isfinite(q) and q < alpha and r2[i] is not None and r2[i] > 0)
+                 for i, q in enumerate(corrected[row])]
         probers[name].update(pvalue_bh=_list(corrected[row]), audible=flags)
         for index, flag in enumerate(flags):
             if flag:

@@ -221,5 +221,6 @@ def _summarise(protocol, residuals, variance, dimension_names, null_blocks) -> R
         eigenvalues = _correlation_eigenvalues(residuals)
         spectrum = (eigenvalues.tolist(), None, (eigenvalues / eigenvalues.size).tolist(), None)
     return ResidualSummary(
-        protocol, residuals, dict(zip(dimension_names, fraction.tolist(), strict=True)), float(fraction.mean()), *spectrum,
+        protocol, residuals, dict(zip(dimension_names, fraction.tolist(), strict=True)), float(fraction.mean()),
+        *spectrum,
     )

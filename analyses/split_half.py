@@ -128,7 +128,7 @@ def split_half_from_panel(
     return SplitHalfReliabilityResult(
         spearman_brown(r_mean, factor), ci_low, ci_high, r_mean, r_std, factor, n_panel, n_half,
         n_used.min(axis=0), n_splits, n_resamples, confidence_level, panel.repeats,
-    )  # fmt: skip
+    )
 
 
 def _half_stats(panel: RatingPanel, in_a: np.ndarray, in_b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -189,7 +189,8 @@ def lovo_predictions(
         test = groups == video
         train = ~test
         if np.unique(labels[train]).size < 2:
-            warnings.warn(f"training videos without video {video!r} hold one class; predicting its rate", UserWarning, stacklevel=2)
+            warnings.warn(f"training videos without video {video!r} hold one class; predicting its rate",
+                          UserWarning, stacklevel=2)
             scores[test] = labels[train].mean()
             continue
         steps = [] if pca_components is None else [PCA(n_components=pca_components)]

@@ -79,7 +79,8 @@ def _line(row: dict) -> str:
     settings = ", ".join(f"{key}={value}" for key, value in row["kwargs"].items())
     resumed = f", {len(row['resumed_folds'])} folds resumed" if row.get("resumed_folds") else ""
     return (f"{row['cache']} (D={row['dim']}), clip {row['clip']}, {row['prober']}"
-            + (f" ({settings})" if settings else "") + f": mean R2 {row['mean_r2']:.3f} in {row['seconds']:.0f} s{resumed}")
+            + (f" ({settings})" if settings else "")
+            + f": mean R2 {row['mean_r2']:.3f} in {row['seconds']:.0f} s{resumed}")
 
 
 def markdown(rows: list[dict]) -> str:
@@ -100,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", action="append", required=True, metavar="NAME=DIR",
                         help="a cache by configuration name: full=DIR and/or invariant=DIR")
     parser.add_argument("--quick", action="store_true", help="Ridge rows and descriptor baselines only")
-    parser.add_argument("--out", type=Path, default=None, help="folder for every configuration's fold files (resumable)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for every configuration's fold files (resumable)")
     parser.add_argument("--output", type=Path, default=None, help="JSON file for every value")
     args = parser.parse_args(argv)
     caches = {}

@@ -23,7 +23,7 @@ from datamodules.dimensions import DIMENSIONS
 
 
 def mean_r2_interval(labels: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, n_resamples: int,
-                     seed: int) -> tuple[float, float]:  # fmt: skip
+                     seed: int) -> tuple[float, float]:
     """95% CI of the mean over dimensions of the pooled R2, from excerpt-bootstrap resamples (percentile)."""
     result = group_bootstrap_ci(labels, y_pred, groups, n_resamples=n_resamples, seed=seed)
     means = np.asarray(result.bootstrap_distribution).mean(axis=1)  # (n_resamples,)
@@ -45,7 +45,8 @@ def table(audit: dict, mean_intervals: dict[str, tuple[float, float]] | None = N
         for name in names:
             entry = probers[name]
             mark = "*" if entry.get("audible") and entry["audible"][index] else ""
-            cells.append(f"{entry['r2_pooled'][index]:.3f}{mark} [{entry['ci_low'][index]:.2f}, {entry['ci_high'][index]:.2f}]")
+            cells.append(f"{entry['r2_pooled'][index]:.3f}{mark} [{entry['ci_low'][index]:.2f}, "
+                         f"{entry['ci_high'][index]:.2f}]")
         if "r2_pooled" in descriptors:
             cells.append(f"{descriptors['r2_pooled'][index]:.3f} [{descriptors['ci_low'][index]:.2f}, "
                          f"{descriptors['ci_high'][index]:.2f}]")
@@ -96,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _ensemble(out: Path, name: str) -> np.ndarray:
     """The out-of-fold predictions the audit scored: the mean over the run's seed directories."""
-    files = [directory / "predictions" / name / "oof.npz" for directory in [out, *sorted((out / "seeds").glob("seed*"))]]
+    files = [directory / "predictions" / name / "oof.npz"
+             for directory in [out, *sorted((out / "seeds").glob("seed*"))]]
     return np.mean([np.load(path)["predictions"] for path in files if path.is_file()], axis=0)
 
 

@@ -115,7 +115,8 @@ class RunConfig:
         if self.epochs_scale <= 0:
             raise ValueError(f"epochs_scale must be > 0, got {self.epochs_scale}")
         if self.clip is not None and not self.clip > 0:
-            raise ValueError(f"clip must be > 0 (training standard deviations) or None for no clipping, got {self.clip}")
+            raise ValueError("clip must be > 0 (training standard deviations) or None for no clipping, "
+                             f"got {self.clip}")
         for name in {**self.prober_params, **self.prober_plugins}:
             if name not in self.probes:
                 raise ValueError(f"hyper-parameters or a class path are given for prober {name!r}, which is not among "
@@ -146,7 +147,8 @@ class RunConfig:
         """SHA-256 over the settings that change any unit's result.
 
         Excluded: the output directory, the accelerator, and which sections, probers and layer-sweep selections run
-        (they choose units of work, not how a unit computes), so a later run may add sections or probers to an output directory.
+        (they choose units of work, not how a unit computes), so a later run may add sections or probers to an output
+        directory.
         """
         excluded = ("out", "accelerator", "sections", "probes", "layer_sweep")
         payload = {key: value for key, value in self.to_dict().items() if key not in excluded}

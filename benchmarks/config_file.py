@@ -73,7 +73,8 @@ def load_config_file(path: Path) -> dict[str, Any]:
     if document is None:
         return {}
     if not isinstance(document, dict):
-        raise ConfigFileError(f"{path}: expected a mapping of sections {sorted(SECTIONS)}, got {type(document).__name__}")
+        raise ConfigFileError(f"{path}: expected a mapping of sections {sorted(SECTIONS)}, "
+                              f"got {type(document).__name__}")
     unknown = sorted(set(document) - set(SECTIONS))
     if unknown:
         raise ConfigFileError(f"{path}: unknown sections {unknown}; expected some of {sorted(SECTIONS)}")

@@ -7,9 +7,9 @@ Example (basic-pitch note frames of FluidR3 and MuseScore renders of the same 1,
         --probes ridge_tuned,mlp_es,attention_es --prober-seeds 3 --layers note --out runs/cross-soundfont
 
 For every prober, each fold model predicts its validation segments from both renderings (one fit, two inputs;
-:mod:`benchmarks.orchestration.cross_store`), predictions are averaged over seeds, and the drop (same-SoundFont pooled R2 minus
-cross-SoundFont pooled R2) gets a paired excerpt-bootstrap interval per dimension and for the mean over dimensions.
-Writes ``OUT/cross_soundfont.json``; resumable per (prober, seed, fold).
+:mod:`benchmarks.orchestration.cross_store`), predictions are averaged over seeds, and the drop (same-SoundFont pooled
+R2 minus cross-SoundFont pooled R2) gets a paired excerpt-bootstrap interval per dimension and for the mean over
+dimensions. Writes ``OUT/cross_soundfont.json``; resumable per (prober, seed, fold).
 """
 
 from __future__ import annotations

@@ -38,7 +38,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.extract", description=__doc__.splitlines()[0])
     parser.add_argument("extractor", help=f"extractor name (built-in: {', '.join(sorted(available_extractors()))}), or "
                                           "'render' to render MIDI files to audio (see render --help)")
-    parser.add_argument("--midi-dir", "--audio-dir", "--input-dir", dest="input_dir", type=Path, required=True, metavar="DIR",
+    parser.add_argument("--midi-dir", "--audio-dir", "--input-dir", dest="input_dir", type=Path, required=True,
+                        metavar="DIR",
                         help="directory of input files (keys are file stems with surrounding spaces removed)")
     parser.add_argument("--labels-dir", type=Path, default=None,
                         help="directory holding labels.json and folds.json, copied beside the store; omit for an "

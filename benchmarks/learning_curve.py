@@ -30,7 +30,7 @@ from datamodules.jsonio import write_json_atomic
 
 
 def cut_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]], groups: np.ndarray, fraction: float,
-              rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+              rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each fold's training rows cut to ``round(fraction * n_excerpts)`` whole excerpts (at least 2); val kept.
 
     Examples
@@ -51,7 +51,7 @@ def cut_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]], groups: np.ndarray
 
 
 def learning_curve(cache: PercepianoCache, probes: Sequence[str], fractions: Sequence[float], repeats: int,
-                   seed: int = 0, clip: float | None = DEFAULT_CLIP) -> dict:  # fmt: skip
+                   seed: int = 0, clip: float | None = DEFAULT_CLIP) -> dict:
     """Mean pooled out-of-fold R2 per prober (and ``descriptors``) for each fraction and repeat.
 
     Returns ``{"fractions", "n_train_rows" (per fraction, mean over folds and repeats), "mean_r2": {name: [[r2 per

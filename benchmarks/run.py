@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quality-predictions", type=Path,
                         help="your own predicted qualities for the downstream sections (JSON; see README)")
     parser.add_argument("--quality-prober",
-                        help=f"prober whose fold ensemble predicts downstream qualities (default: {_DEFAULTS.quality_prober})")
+                        help="prober whose fold ensemble predicts downstream qualities "
+                             f"(default: {_DEFAULTS.quality_prober})")
     parser.add_argument("--scale", dest="synthetic_scale", choices=("default", "real"),
                         help="size of the synthetic cache when --cache is not given (default: default)")
     parser.add_argument("--permutations", dest="n_permutations", type=int,
@@ -81,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bootstrap", dest="n_bootstrap", type=int, help=f"default: {_DEFAULTS.n_bootstrap}")
     parser.add_argument("--parallel-simulations", dest="n_parallel", type=int, help=f"default: {_DEFAULTS.n_parallel}")
     parser.add_argument("--stability-resamples", dest="n_stability", type=int,
-                        help=f"cluster-bootstrap resamples of the factor count (per grouping; default: {_DEFAULTS.n_stability})")
+                        help="cluster-bootstrap resamples of the factor count "
+                             f"(per grouping; default: {_DEFAULTS.n_stability})")
     parser.add_argument("--epochs-scale", type=float,
                         help="multiply every trained prober's epochs (default: 1.0 = the original recipe)")
     parser.add_argument("--prober-seeds", dest="prober_seeds", type=int,

@@ -66,7 +66,8 @@ def convert_embeddings(source: Path, store_dir: Path, frame_rate_hz: float = 25.
             if not isinstance(key, str):
                 raise contract_error(source, f"key {key!r} is {type(key).__name__}, expected str")
             if not isinstance(tensor, torch.Tensor):
-                raise contract_error(source, f"value is {type(tensor).__name__}, expected a Tensor[T, D] or [L, T, D]", key)
+                raise contract_error(source, f"value is {type(tensor).__name__}, expected a Tensor[T, D] or [L, T, D]",
+                                     key)
             if tensor.dtype not in ACCEPTED_DTYPES:
                 raise contract_error(source, f"dtype {tensor.dtype}, expected float16 or float32", key)
             writer.add(key, tensor.detach().numpy().astype(np.float32, copy=False), origin=source)

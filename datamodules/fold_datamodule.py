@@ -130,7 +130,8 @@ class FoldDataModule(L.LightningDataModule):
         if view not in VIEWS:
             raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
         if cache.store is None:
-            raise ValueError(f"{cache.directory}: the cache has no embeddings; probing needs muq_embeddings.pt or store/")
+            raise ValueError(f"{cache.directory}: the cache has no embeddings; probing needs muq_embeddings.pt or "
+                             "store/")
         if not 0 <= fold < len(cache.folds):
             raise ValueError(f"fold must be in [0, {len(cache.folds) - 1}], got {fold}")
         if batch_size < 1:
@@ -232,7 +233,8 @@ class FoldDataModule(L.LightningDataModule):
             return StatsDataset(self.features(rows), self.targets(rows), rows)
         return self.frames_dataset(self.cache.store, self.cache.store_rows[rows], self.targets(rows), rows)
 
-    def frames_dataset(self, store: EmbeddingStore, store_rows: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> FramesDataset:
+    def frames_dataset(self, store: EmbeddingStore, store_rows: np.ndarray, targets: np.ndarray,
+                       rows: np.ndarray) -> FramesDataset:
         """A :class:`FramesDataset` of ``store`` standardised (and clipped) as this fold's training rows say."""
         self.setup()
         if not self.standardize:
@@ -268,7 +270,8 @@ class FoldDataModule(L.LightningDataModule):
         return self.loader(self.val_rows_, shuffle=False)
 
 
-def standardization_counts(cache: PercepianoCache, clip: float | None = DEFAULT_CLIP) -> dict[str, dict[str, list[int]]]:
+def standardization_counts(cache: PercepianoCache,
+                           clip: float | None = DEFAULT_CLIP) -> dict[str, dict[str, list[int]]]:
     """Per view, per fold: the columns the standardisation treated specially (nothing is dropped).
 
     Returns ``{"stats": {"constant": [n per fold], "clipped": [n per fold]}, "frames": {...}}``: ``constant``

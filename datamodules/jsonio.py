@@ -32,7 +32,8 @@ def read_json(path: Path) -> Any:
         problem = "appears twice in one JSON object; keys must be unique (the second value would replace the first)"
         raise contract_error(path, problem, error.key) from None
     except json.JSONDecodeError as error:
-        raise contract_error(path, f"unreadable JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+        raise contract_error(path, f"unreadable JSON at line {error.lineno} column {error.colno}: "
+                                   f"{error.msg}") from None
     except UnicodeDecodeError as error:
         raise contract_error(path, f"not UTF-8 text ({error.reason} at byte {error.start})") from None
 

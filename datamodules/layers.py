@@ -57,7 +57,8 @@ class LayerSelection:
             return f"layer {self.layers[0]}"
         if self.kind == "mean":
             return f"layers {self.spec} (frame-wise mean of {len(self.layers)})"
-        return f"all {len(self.layers)} layers (softmax-weighted by probers that learn layer weights, else concatenated)"
+        return (f"all {len(self.layers)} layers (softmax-weighted by probers that learn layer weights, "
+                "else concatenated)")
 
 
 def parse_layers(spec: str, layer_names: Sequence[str], default: str, origin: object = "store") -> LayerSelection:
@@ -88,7 +89,8 @@ def parse_layers(spec: str, layer_names: Sequence[str], default: str, origin: ob
 
     def position(name: str) -> int:
         if name not in names:
-            raise LayerSelectionError(f"{origin}: no layer {name!r} in --layers {spec!r}; the store has layers {list(names)}")
+            raise LayerSelectionError(f"{origin}: no layer {name!r} in --layers {spec!r}; "
+                                      f"the store has layers {list(names)}")
         return names.index(name)
 
     if text in names:

@@ -67,8 +67,8 @@ class EmbeddingStore:
         self.selection: LayerSelection = parse_layers(spec, self.layer_names, self.default_layers, self.store_dir)
         self.layer_dims: tuple[int, ...] = tuple(self._layers[name].dim for name in self.selection.layers)
         if self.selection.kind == "mean" and len(set(self.layer_dims)) > 1:
-            raise LayerSelectionError(f"{self.store_dir}: --layers {self.selection.spec!r} averages layers of different widths "
-                             f"{dict(zip(self.selection.layers, self.layer_dims, strict=True))}")
+            raise LayerSelectionError(f"{self.store_dir}: --layers {self.selection.spec!r} averages layers of "
+                             f"different widths {dict(zip(self.selection.layers, self.layer_dims, strict=True))}")
         self.dim: int = sum(self.layer_dims) if self.selection.kind == "weighted" else self.layer_dims[0]
         self.frame_rate_hz: float = float(self.manifest["frame_rate_hz"])
         self.descriptor_names: tuple[str, ...] = tuple(self.manifest.get("descriptor_names", ()))

@@ -55,7 +55,7 @@ class StoreWriter:
 
     def __init__(self, store_dir: Path, source: dict, frame_rate_hz: float = 25.0,
                  descriptor_names: Sequence[str] = (), layer_names: Sequence[str] | None = None,
-                 default_layers: str | None = None) -> None:  # fmt: skip
+                 default_layers: str | None = None) -> None:
         self.store_dir = Path(store_dir)
         self.source = source
         self.frame_rate_hz = frame_rate_hz
@@ -87,7 +87,7 @@ class StoreWriter:
         return f"{stem}.{index}.{suffix}"
 
     def add(self, key: str, frames: np.ndarray | Mapping[str, np.ndarray], origin: object = "frames",
-            descriptors: np.ndarray | None = None) -> None:  # fmt: skip
+            descriptors: np.ndarray | None = None) -> None:
         """Append one segment.
 
         Parameters

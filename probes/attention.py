@@ -43,7 +43,7 @@ class AttentionPoolingModule(RegressionModule):
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 128,
         learning_rate: float = 1e-3, weight_decay: float = 1e-3, n_layers: int = 1,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.layer_mix = LayerMix(n_layers, input_dim)
@@ -159,7 +159,7 @@ class AttentionPoolingProber(PooledReadoutProber):
     def __init__(
         self, hidden_dim: int = 128, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 50,
         batch_size: int = 32, ridge_alpha: float = 1.0, seed: int = 0, accelerator: str = "auto",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.hidden_dim = hidden_dim
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -181,7 +181,7 @@ class AttentionPoolingProber(PooledReadoutProber):
             self._builder(*layer_shape(datamodule)), datamodule, seed=self.seed, max_epochs=self.max_epochs,
             accelerator=self.accelerator, logger=logger, callbacks=self._callbacks(datamodule),
             trainer_kwargs=trainer_kwargs,
-        )  # fmt: skip
+        )
         self.device_ = trained_device(trainer)
         self.module_ = module.eval().to(self.device_)
         self._after_training()
@@ -205,7 +205,7 @@ class AttentionPoolingProber(PooledReadoutProber):
         return lambda: AttentionPoolingModule(
             input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=self.hidden_dim,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay, n_layers=n_layers,
-        )  # fmt: skip
+        )
 
     def _callbacks(self, datamodule: Any) -> list:
         return []

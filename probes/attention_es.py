@@ -69,7 +69,7 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 128, n_heads: int = 4,
         learning_rate: float = 3e-3, weight_decay: float = 1e-3, dropout: float = 0.0, n_layers: int = 1,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.layer_mix = LayerMix(n_layers, input_dim)
@@ -210,7 +210,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
         dropout: float = 0.0, max_epochs: int = 40, patience: int = 10, batch_size: int = 32,
         inner_val_fraction: float = 0.2, n_candidates: int = 4, search_space: dict | None = None,
         ridge_alphas: Any = None, seed: int = 0, accelerator: str = "auto",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.hidden_dim = hidden_dim
         self.n_heads = n_heads
         self.learning_rate = learning_rate
@@ -237,7 +237,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
         then fit the readout on the whole training part."""
         self._check_datamodule(datamodule)
         self.candidates_ = search_candidates(self.get_params(), self.search_space or SEARCH_SPACE, self.n_candidates,
-                                             self.seed)  # fmt: skip
+                                             self.seed)
         for candidate in self.candidates_:
             self._validate(datamodule, {**self.get_params(), **candidate})
         self.target_mean_, self.target_scale_ = target_scaling(datamodule.targets(datamodule.fit_rows_))
@@ -250,7 +250,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
                 max_epochs=self.max_epochs, accelerator=self.accelerator,
                 logger=candidate_logger(logger, index, len(self.candidates_)), callbacks=callbacks,
                 trainer_kwargs=trainer_kwargs,
-            )  # fmt: skip
+            )
             losses.append(best.best_score)
             if kept is None or best.best_score < kept[1].best_score:
                 kept = (module, best, trainer)
@@ -270,7 +270,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
                            "alpha_median": float(np.median(self.readout_.alpha_))}, {
             **final_metrics(trainer), "hparams/best_epoch": self.best_epoch_,
             "hparams/best_inner_val_loss": self.best_inner_val_loss_,
-        })  # fmt: skip
+        })
         return self
 
     def fold_outputs(self, datamodule: Any) -> dict[str, np.ndarray]:
@@ -280,7 +280,8 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
         return {"best_epoch": np.asarray(self.best_epoch_), "alpha": self.readout_.alpha_,
                 "chosen_candidate": np.asarray(self.chosen_candidate_),
                 "search_inner_val_loss": self.search_inner_val_loss_,
-                "candidates": np.asarray(json.dumps(self.candidates_)), "search_seconds": np.asarray(self.search_seconds_)}
+                "candidates": np.asarray(json.dumps(self.candidates_)),
+                "search_seconds": np.asarray(self.search_seconds_)}
 
     def _builder(self, shape: tuple[int, int], candidate: dict[str, Any]):
         settings = {**self.get_params(), **candidate}
@@ -291,7 +292,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
                 input_dim=input_dim, n_layers=n_layers, n_outputs=N_DIMENSIONS, hidden_dim=settings["hidden_dim"],
                 n_heads=settings["n_heads"], learning_rate=settings["learning_rate"],
                 weight_decay=settings["weight_decay"], dropout=settings["dropout"],
-            )  # fmt: skip
+            )
             module.set_target_scaling(self.target_mean_, self.target_scale_)
             return module
 

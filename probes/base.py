@@ -111,7 +111,8 @@ class Prober(BaseEstimator):
     def _check_datamodule(self, datamodule: Any) -> None:
         view = getattr(datamodule, "view", None)
         if view != self.view:
-            raise ValueError(f"{type(self).__name__} reads the {self.view!r} view, but the datamodule has view={view!r}")
+            raise ValueError(f"{type(self).__name__} reads the {self.view!r} view, but the datamodule has "
+                             f"view={view!r}")
         datamodule.setup()
 
 

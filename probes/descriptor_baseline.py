@@ -81,4 +81,4 @@ def descriptor_baseline(
                   f"median alpha per fold {', '.join(f'{alpha:.3g}' for alpha in alphas)}) on {len(names)} "
                   f"segment descriptors standardised on the training rows"
                   + (f" and clipped to +-{clip:g}" if clip is not None else "") + f": {', '.join(names)}"),
-    )  # fmt: skip
+    )

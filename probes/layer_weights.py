@@ -7,7 +7,8 @@ model) put a :class:`LayerMix` first: it reshapes to ``(..., blocks, L, D)`` and
 trained with the rest of the prober. ``w`` is parameterised as ``LOGIT_SCALE * theta``, so that Adam, whose steps
 are about the learning rate whatever the gradient's size, moves the layer weights ``LOGIT_SCALE`` times faster
 than the prober's other weights: at the probers' learning rates (1e-3) and a few hundred steps, the weights could
-otherwise hardly leave uniform (measured on planted data: 0.34 on the audible layer of three after 60 steps). On frames (``blocks = 1``) that is exactly the weighted sum of the layers'
+otherwise hardly leave uniform (measured on planted data: 0.34 on the audible layer of three after 60 steps).
+On frames (``blocks = 1``) that is exactly the weighted sum of the layers'
 frames; on stats (``blocks = 2``) the means are exact and the standard deviations are the weighted sum of each
 layer's (an upper bound of the mixed frames' deviation). Each layer is standardised on its own before mixing.
 The MLP probers, whose 19 per-dimension MLPs are independent models, learn one such weighting per dimension
@@ -75,7 +76,7 @@ def layer_shape(datamodule: Any) -> tuple[int, int]:
         return 1, store.dim
     widths = sorted(set(store.layer_dims))
     if len(widths) > 1:
-        raise LayerSelectionError(f"{store.store_dir}: --layers weighted needs layers of one width to sum, but its layers have "
-                         f"widths {dict(zip(store.selection.layers, store.layer_dims, strict=True))}; choose one "
-                         "layer or a range of equal-width layers")
+        raise LayerSelectionError(f"{store.store_dir}: --layers weighted needs layers of one width to sum, but its "
+                         f"layers have widths {dict(zip(store.selection.layers, store.layer_dims, strict=True))}; "
+                         "choose one layer or a range of equal-width layers")
     return len(store.layer_dims), widths[0]

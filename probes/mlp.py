@@ -54,7 +54,7 @@ class BatchedMLPModule(RegressionModule):
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 256,
         learning_rate: float = 1e-3, weight_decay: float = 1e-3, n_layers: int = 1,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.layer_logits = nn.Parameter(torch.zeros(n_outputs, n_layers)) if n_layers > 1 else None
@@ -163,7 +163,7 @@ class MLPProber(Prober):
     def __init__(
         self, hidden_dim: int = 256, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 80,
         batch_size: int = 64, seed: int = 0, accelerator: str = "auto",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.hidden_dim = hidden_dim
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -193,7 +193,7 @@ class MLPProber(Prober):
                                      n_layers=n_layers),
             datamodule, seed=self.seed, max_epochs=self.max_epochs, accelerator=self.accelerator, logger=logger,
             trainer_kwargs=trainer_kwargs,
-        )  # fmt: skip
+        )
         self.device_ = trained_device(trainer)
         self.module_ = module.eval().to(self.device_)
         self.n_outputs_ = N_DIMENSIONS

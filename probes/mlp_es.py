@@ -65,7 +65,7 @@ class StandardizedMLPModule(BatchedMLPModule):
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 256,
         learning_rate: float = 1e-3, weight_decay: float = 1e-3, dropout: float = 0.0, n_layers: int = 1,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(input_dim=input_dim, n_outputs=n_outputs, hidden_dim=hidden_dim, learning_rate=learning_rate,
                          weight_decay=weight_decay, n_layers=n_layers)
         self.dropout = float(dropout)
@@ -171,7 +171,7 @@ class MLPEarlyStoppingProber(Prober):
         self, hidden_dim: int = 256, learning_rate: float = 1e-3, weight_decay: float = 1e-3, dropout: float = 0.0,
         max_epochs: int = 100, patience: int = 10, batch_size: int = 64, inner_val_fraction: float = 0.2,
         n_candidates: int = 4, search_space: dict | None = None, seed: int = 0, accelerator: str = "auto",
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.hidden_dim = hidden_dim
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -193,7 +193,7 @@ class MLPEarlyStoppingProber(Prober):
         """Train every candidate's 19 MLPs on ``fit_rows_``; each dimension keeps its best candidate and epoch."""
         self._check_datamodule(datamodule)
         self.candidates_ = search_candidates(self.get_params(), self.search_space or SEARCH_SPACE, self.n_candidates,
-                                             self.seed)  # fmt: skip
+                                             self.seed)
         for candidate in self.candidates_:
             self._validate(datamodule, {**self.get_params(), **candidate})
         self.target_mean_, self.target_scale_ = target_scaling(datamodule.targets(datamodule.fit_rows_))
@@ -207,7 +207,7 @@ class MLPEarlyStoppingProber(Prober):
                 self._builder(shape, candidate), datamodule, seed=self.seed, max_epochs=self.max_epochs,
                 accelerator=self.accelerator, logger=candidate_logger(logger, index, len(self.candidates_)),
                 callbacks=[best], trainer_kwargs=trainer_kwargs,
-            )  # fmt: skip
+            )
             modules.append(module.eval())
             losses.append(best.best_scores.copy())
             epochs.append(best.best_epochs.copy())
@@ -223,7 +223,7 @@ class MLPEarlyStoppingProber(Prober):
         log_final(logger, self.get_params(), {
             **final_metrics(trainer), "hparams/best_epoch_median": float(np.median(self.best_epoch_)),
             "hparams/best_inner_val_loss": float(self.best_inner_val_loss_.sum()),
-        })  # fmt: skip
+        })
         return self
 
     def predict(self, loader: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -238,7 +238,8 @@ class MLPEarlyStoppingProber(Prober):
         self._check_fitted()
         return {"best_epoch": self.best_epoch_, "best_inner_val_loss": self.best_inner_val_loss_,
                 "chosen_candidate": self.chosen_candidate_, "search_inner_val_loss": self.search_inner_val_loss_,
-                "candidates": np.asarray(json.dumps(self.candidates_)), "search_seconds": np.asarray(self.search_seconds_)}
+                "candidates": np.asarray(json.dumps(self.candidates_)),
+                "search_seconds": np.asarray(self.search_seconds_)}
 
     def _builder(self, shape: tuple[int, int], candidate: dict[str, Any]):
         settings = {**self.get_params(), **candidate}
@@ -249,7 +250,7 @@ class MLPEarlyStoppingProber(Prober):
                 input_dim=2 * width, n_layers=n_layers, n_outputs=N_DIMENSIONS, hidden_dim=settings["hidden_dim"],
                 learning_rate=settings["learning_rate"], weight_decay=settings["weight_decay"],
                 dropout=settings["dropout"],
-            )  # fmt: skip
+            )
             module.set_target_scaling(self.target_mean_, self.target_scale_)
             return module
 

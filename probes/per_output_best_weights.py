@@ -38,7 +38,7 @@ class PerOutputBestWeights(L.Callback):
     """
 
     def __init__(self, n_outputs: int, patience: int,
-                 tensor_names: tuple[str, ...] = ("weight1", "bias1", "weight2", "bias2")) -> None:  # fmt: skip
+                 tensor_names: tuple[str, ...] = ("weight1", "bias1", "weight2", "bias2")) -> None:
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
             raise ValueError(f"patience must be a positive integer, got {patience!r}")
         self.n_outputs = int(n_outputs)
@@ -69,7 +69,7 @@ class PerOutputBestWeights(L.Callback):
 
     @override
     def on_validation_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                                batch_idx: int, dataloader_idx: int = 0) -> None:  # fmt: skip
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
         inputs, targets, _ = unpack_batch(batch)
         with torch.no_grad():
             predictions = pl_module.forward_inputs(inputs)  # (batch, n_outputs)

@@ -28,7 +28,8 @@ from probes.ridge import RidgeProber, TunedRidgeProber
 _log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "percepiano_bench.probes"
-#: What :func:`~benchmarks.orchestration.cross_validation.cross_validate` calls on a prober (all but fit/predict come with Prober).
+#: What :func:`~benchmarks.orchestration.cross_validation.cross_validate` calls on a prober (all but fit/predict come
+#: with Prober).
 REQUIRED_METHODS: tuple[str, ...] = ("fit", "predict", "get_params", "datamodule_kwargs", "fold_outputs")
 
 
@@ -46,7 +47,7 @@ BUILTIN_PROBERS: dict[str, type[Prober]] = {
     prober.name: prober
     for prober in (RidgeProber, TunedRidgeProber, AttentionPoolingProber, AttentionEarlyStoppingProber, MLPProber,
                    MLPEarlyStoppingProber, LabelComponentProber, LeakyLabelComponentProber)
-}  # fmt: skip
+}
 
 
 def _builtin_source(prober: type) -> str:
@@ -74,7 +75,8 @@ def check_prober_class(prober: Any, source: str) -> None:
         raise TypeError(f"{source}: loads {prober!r}, expected a prober class")
     name, view = getattr(prober, "name", None), getattr(prober, "view", None)
     if not isinstance(name, str) or not name:
-        raise ValueError(f"{source}: {prober.__qualname__}.name is {name!r}; expected a non-empty string class attribute")
+        raise ValueError(f"{source}: {prober.__qualname__}.name is {name!r}; expected a non-empty string class "
+                         "attribute")
     if view not in VIEWS:
         raise ValueError(f"{source}: {prober.__qualname__}.view is {view!r}; expected one of {list(VIEWS)}")
     variant = getattr(prober, "variant", None)
@@ -104,7 +106,8 @@ def _load_external_probers(group: str = ENTRY_POINT_GROUP) -> dict[str, tuple[ty
             raise ValueError(f"{source}: the class declares name {prober.name!r}; expected the entry-point name "
                              f"{entry_point.name!r}")
         if prober.name in found:
-            raise ValueError(f"prober name {prober.name!r} is declared twice: by {found[prober.name][1]} and by {source}")
+            raise ValueError(f"prober name {prober.name!r} is declared twice: by {found[prober.name][1]} "
+                             f"and by {source}")
         _log.info(f"Adding prober {prober.name!r} ({prober.view} view) from {source}")
         found[prober.name] = (prober, source)
     return found

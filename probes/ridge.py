@@ -128,7 +128,8 @@ class TunedRidgeProber(RidgeProber):
     cv : {"excerpt", "gcv"}, default="excerpt"
         ``"excerpt"``: 5-fold cross-validation over whole excerpts of the training part (the outer folds hold out
         whole excerpts, so the inner search must too); when ``fit_arrays`` gets no ``groups`` (e.g. a readout on
-        pooled features called without them) it falls back to GCV and records that in ``cv_used_``. ``"gcv"``: efficient leave-one-segment-out, which leaves the
+        pooled features called without them) it falls back to GCV and records that in ``cv_used_``.
+        ``"gcv"``: efficient leave-one-segment-out, which leaves the
         other performances of a held-out segment's excerpt in training and so favours small alphas that memorise
         excerpts (on the real MIDI features it gave a negative mean R2); kept for comparison.
 
@@ -175,7 +176,8 @@ class TunedRidgeProber(RidgeProber):
         self.fit_intercept = fit_intercept
         self.cv = cv
 
-    def fit_arrays(self, features: np.ndarray, targets: np.ndarray, groups: np.ndarray | None = None) -> TunedRidgeProber:
+    def fit_arrays(self, features: np.ndarray, targets: np.ndarray,
+                   groups: np.ndarray | None = None) -> TunedRidgeProber:
         """Choose alpha per target (grouped CV over ``groups``, or GCV) and fit.
 
         Raises

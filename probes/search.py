@@ -18,7 +18,7 @@ from sklearn.model_selection import ParameterGrid
 
 
 def search_candidates(defaults: Mapping[str, Any], space: Mapping[str, Sequence], n_candidates: int,
-                      seed: int) -> list[dict[str, Any]]:  # fmt: skip
+                      seed: int) -> list[dict[str, Any]]:
     """The hyper-parameter settings to try.
 
     Parameters

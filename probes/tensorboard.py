@@ -24,7 +24,8 @@ def make_logger(save_dir: Path | str, prober_name: str, fold: int) -> TensorBoar
 def loggable_params(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with values TensorBoard's hparams plugin accepts: numbers, strings and booleans; others as ``str``."""
     return {
-        key: value if isinstance(value, (bool, int, float, str)) else str(value) for key, value in sorted(params.items())
+        key: value if isinstance(value, (bool, int, float, str)) else str(value)
+        for key, value in sorted(params.items())
     }
 
 

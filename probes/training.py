@@ -102,7 +102,7 @@ def fit_module(
         "max_epochs": max_epochs, "accelerator": accelerator, "devices": 1, "logger": logger if logger else False,
         "callbacks": list(callbacks), "enable_checkpointing": False, "enable_progress_bar": False,
         "enable_model_summary": False, "num_sanity_val_steps": 0, "log_every_n_steps": 1,
-    }  # fmt: skip
+    }
     options.update(trainer_kwargs or {})
     with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")

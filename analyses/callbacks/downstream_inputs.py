@@ -58,7 +58,8 @@ def embedded(context: AuditContext, keys: list[str] | tuple[str, ...], embedding
     return np.array([key in store for key in keys], dtype=bool)
 
 
-def stats_features(context: AuditContext, keys: list[str] | tuple[str, ...], embeddings_input: str) -> np.ndarray | None:
+def stats_features(context: AuditContext, keys: list[str] | tuple[str, ...],
+                   embeddings_input: str) -> np.ndarray | None:
     """Stats-pooled embeddings of ``keys``, one row per key in that order (None without embeddings).
 
     Raises

@@ -27,7 +27,8 @@ class LabelCorrelationCallback(AuditSectionCallback):
     def compute(self, context: AuditContext) -> tuple[dict[str, Any], dict[str, Figure]]:
         table = context.cache.label_table
         result = correlation_analysis(table.values, DIMENSIONS)
-        payload = {**result.to_dict(), "protocol": f"Pearson r over all {len(table)} labelled segments of {table.source.name}"}
+        payload = {**result.to_dict(),
+                   "protocol": f"Pearson r over all {len(table)} labelled segments of {table.source.name}"}
         payload.update(correlation_keys(payload))  # the original notebook's keys
         figure = plot_correlation_heatmap(result, f"{table.source.name}, all {len(table)} labelled segments")
         return {"correlation": payload}, {"correlation_heatmap": figure}

@@ -23,7 +23,7 @@ class LayerSweepCallback(AuditSectionCallback):
         """The run's fingerprint plus every swept fit's configuration hash."""
         sweep = context.inputs.get("layer_sweep", {})
         hashes = ",".join(f"{name}/{spec}={oof.config_hash}" for name, by_layer in sorted(sweep.items())
-                          for spec, oof in by_layer.items())  # fmt: skip
+                          for spec, oof in by_layer.items())
         return f"{context.fingerprint}:{hashes}"
 
     def compute(self, context: AuditContext) -> tuple[dict[str, Any], dict[str, Figure]]:
@@ -39,15 +39,15 @@ class LayerSweepCallback(AuditSectionCallback):
                 cache.labels[rows], {spec: oof.predictions[rows] for spec, oof in by_layer.items()},
                 np.asarray(cache.excerpts)[rows], n_bootstrap=context.n_resamples("n_bootstrap"),
                 seed=context.seed,
-            )  # fmt: skip
+            )
             probers[name] = {**result.to_dict(), "n_rows": int(rows.size), "variant": first.variant,
                              "layers_served": {spec: parse_layers(spec, cache.store.layer_names,
                                                                   cache.store.default_layers).describe()
-                                               for spec in by_layer}}  # fmt: skip
+                                               for spec in by_layer}}
             figures[f"layer_sweep_{name}"] = plot_layer_sweep(result, prober=name, n_folds=len(cache.folds))
         payload = {"store": str(cache.store.store_dir), "available_layers": list(cache.store.layer_names),
                    "probers": probers,
                    "protocol": (f"each layer selection probed as the probing section ({len(cache.folds)} folds, "
                                 "out-of-fold predictions, seed ensembles where --prober-seeds > 1); scored on the "
-                                "same excerpt resamples")}  # fmt: skip
+                                "same excerpt resamples")}
         return {"layer_sweep": payload}, figures

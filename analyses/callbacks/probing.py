@@ -43,7 +43,8 @@ class ProbingCallback(AuditSectionCallback):
 
     def compute(self, context: AuditContext) -> tuple[dict[str, Any], dict[str, Figure]]:
         cache = context.cache
-        predictions = {name: (oof.predictions, oof.fold_of_row, oof.variant) for name, oof in context.predictions.items()}
+        predictions = {name: (oof.predictions, oof.fold_of_row, oof.variant)
+                       for name, oof in context.predictions.items()}
         reliability = context.results.get("reliability") or {}
         ceiling = reliability.get("noise_ceiling")
         comparison, bootstraps = compare_probers(

@@ -55,7 +55,7 @@ class CrossStorePredictions:
 
 def cross_store_predictions(prober: str, cache: PercepianoCache, other: EmbeddingStore, out: Path, seed: int = 0,
                             trainer_kwargs: dict | None = None, datamodule_kwargs: dict | None = None,
-                            **kwargs: Any) -> CrossStorePredictions:  # fmt: skip
+                            **kwargs: Any) -> CrossStorePredictions:
     """Fit ``prober`` on each fold of ``cache`` and predict its validation rows from both stores (module docstring).
 
     Raises
@@ -113,11 +113,12 @@ def _in_order(predictions: np.ndarray, served_rows: np.ndarray, wanted_rows: np.
 
 
 def _config_hash(prober: str, cache: PercepianoCache, other: EmbeddingStore, seed: int, fold: int, kwargs: dict,
-                 datamodule_kwargs: dict | None) -> str:  # fmt: skip
+                 datamodule_kwargs: dict | None) -> str:
     """What one fold's pair of predictions depends on: prober and settings, seed, fold rows, both stores."""
     train, val = cache.folds[fold]
     payload = {"format": RESULT_FORMAT, "prober": prober, "params": build_prober(prober, seed, **kwargs).get_params(),
-               "seed": seed, "fold": fold, "train": [cache.keys[row] for row in train], "val": [cache.keys[row] for row in val],
+               "seed": seed, "fold": fold, "train": [cache.keys[row] for row in train],
+               "val": [cache.keys[row] for row in val],
                "labels": hashlib.sha256(np.ascontiguousarray(cache.labels).tobytes()).hexdigest(),
                "store": cache.store.identity(), "other": other.identity(), "datamodule": datamodule_kwargs or {}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

@@ -93,7 +93,7 @@ class OutOfFoldPredictions:
             "resumed_folds": list(self.resumed_folds), "n_segments": len(self.keys),
             "n_predicted": int(np.sum(self.fold_of_row >= 0)),
             "directory": None if self.directory is None else str(self.directory),
-        }  # fmt: skip
+        }
 
 
 def build_prober(prober: str | Callable[..., Any], seed: int, **kwargs: Any) -> Any:
@@ -225,7 +225,7 @@ def cross_validate(
         keys=tuple(cache.keys), predictions=predictions, fold_of_row=fold_of_row, prober=name, variant=template.variant,
         params=template.get_params(), seed=seed, config_hash=_hash(hashes), fitted_folds=tuple(fitted),
         resumed_folds=tuple(resumed), fold_outputs=tuple(outputs), directory=directory,
-    )  # fmt: skip
+    )
     if directory is not None and len(fold_indices) == len(cache.folds):
         write_out_of_fold(directory, result.keys, result.predictions, result.fold_of_row,
                           {**result.to_dict(), "fold_config_hashes": hashes})
@@ -256,7 +256,8 @@ def _parameters(factory: Callable) -> set[str]:
 
 
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=lambda v: v.tolist() if hasattr(v, "tolist") else repr(v)))
+    return json.loads(json.dumps(value, sort_keys=True,
+                                 default=lambda v: v.tolist() if hasattr(v, "tolist") else repr(v)))
 
 
 def _hash(payload: Any) -> str:
@@ -276,7 +277,7 @@ def _fold_config(model: Any, seed: int, fold: int, datamodule: FoldDataModule, c
         "variant": model.variant, "params": {key: value for key, value in model.get_params().items()
                                              if key not in _UNHASHED_PARAMS}, "seed": seed, "fold": fold,
         "datamodule": {**model.datamodule_kwargs(), **datamodule.standardization()}, "data": digest.hexdigest(),
-    }  # fmt: skip
+    }
 
 
 def _fit_fold(model: Any, datamodule: FoldDataModule, logger: Any, trainer_kwargs: dict | None):

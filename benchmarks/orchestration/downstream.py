@@ -78,7 +78,8 @@ def quality_prober_r2(context: AuditContext, config: RunConfig) -> np.ndarray:
     prober = config.quality_prober
     ensemble = context.predictions.get(prober)
     if ensemble is None:
-        runs = [cross_validate(prober, context.cache, directory, seed=seed, datamodule_kwargs=config.datamodule_kwargs(),
+        runs = [cross_validate(prober, context.cache, directory, seed=seed,
+                               datamodule_kwargs=config.datamodule_kwargs(),
                                trainer_kwargs={"enable_progress_bar": False}, **prober_kwargs(prober, config))
                 for seed, directory in seed_runs(prober, config)]
         ensemble = dataclasses.replace(runs[0], predictions=np.mean([run.predictions for run in runs], axis=0))

@@ -41,14 +41,14 @@ def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def write_fold(path: Path, predictions: np.ndarray, rows: np.ndarray, keys: Sequence[str], config: dict,
-               config_hash: str, extras: dict[str, np.ndarray]) -> None:  # fmt: skip
+               config_hash: str, extras: dict[str, np.ndarray]) -> None:
     """Write one fold's predictions ``(n_val, 19)`` with their rows, keys, configuration and extras."""
     save_npz_atomic(path, {
         "predictions": np.asarray(predictions, dtype=np.float64), "rows": np.asarray(rows, dtype=np.int64),
         "keys": np.array(list(keys), dtype=str), "config_hash": np.array(config_hash),
         "config_json": np.array(json.dumps(config, sort_keys=True)),
         **{EXTRA_PREFIX + key: np.asarray(value) for key, value in extras.items()},
-    })  # fmt: skip
+    })
 
 
 def read_fold(path: Path, config_hash: str, val_rows: np.ndarray):
@@ -74,13 +74,13 @@ def read_fold(path: Path, config_hash: str, val_rows: np.ndarray):
 
 
 def write_out_of_fold(directory: Path, keys: Sequence[str], predictions: np.ndarray, fold_of_row: np.ndarray,
-                      summary: dict) -> None:  # fmt: skip
+                      summary: dict) -> None:
     """Write ``oof.npz``, ``oof.csv`` and ``config.json`` (``summary``) under ``directory``."""
     directory = Path(directory)
     save_npz_atomic(directory / "oof.npz", {
         "keys": np.array(list(keys), dtype=str), "predictions": predictions, "fold_of_row": fold_of_row,
         "config_hash": np.array(summary.get("config_hash", "")),
-    })  # fmt: skip
+    })
     lines = [",".join(("key", "fold", *DIMENSIONS))]
     for row in np.flatnonzero(fold_of_row >= 0):
         lines.append(",".join([keys[row], str(fold_of_row[row]), *(repr(float(v)) for v in predictions[row])]))

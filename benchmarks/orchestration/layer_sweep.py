@@ -60,7 +60,7 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
                                    / selection_dir(spec), trainer_kwargs=trainer_kwargs,
                                    datamodule_kwargs=config.datamodule_kwargs(),
                                    on_fold=line.on_fold, **kwargs)
-                    for seed, out in seed_runs(name, layer_config)]  # fmt: skip
+                    for seed, out in seed_runs(name, layer_config)]
             sweep[name][spec] = seed_ensemble(runs)
         line.close()
     context.inputs["layer_sweep"] = sweep

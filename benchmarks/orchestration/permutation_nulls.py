@@ -67,7 +67,7 @@ MAX_STACKED_TARGETS = 2052
 def permuted_label_sets(
     cache: PercepianoCache, n_permutations: int, seed: int, scheme: str = "excerpt_blocks",
     groups: Sequence | None = None, strata: Sequence | None = None, chunk_size: int | None = None,
-) -> Iterator[np.ndarray]:  # fmt: skip
+) -> Iterator[np.ndarray]:
     """``n_permutations`` permuted copies of ``cache.labels`` in chunks of shape ``(chunk, n_segments, 19)``.
 
     One ``numpy.random.default_rng(seed)`` is passed through all permutations in order, so the copies do not depend
@@ -78,7 +78,7 @@ def permuted_label_sets(
     chunk_size = n_permutations if chunk_size is None else chunk_size
     for start in range(0, n_permutations, chunk_size):
         yield np.stack([permute_within_groups(cache.labels, groups, rng, scheme=scheme, strata=strata)
-                        for _ in range(min(chunk_size, n_permutations - start))])  # fmt: skip
+                        for _ in range(min(chunk_size, n_permutations - start))])
 
 
 def permutation_null(
@@ -158,7 +158,7 @@ def permutation_null(
         seed=seed, scheme=scheme, stacked_solve=stacked, n_rows=int(rows.size),
         protocol=(f"{template.name} refitted on every fold for each of {n_permutations} label permutations "
                   f"(scheme {scheme}, seed {seed}); pooled out-of-fold R2 against the permuted labels"),
-    )  # fmt: skip
+    )
 
 
 def _stacked_ridge(prober, cache, permuted, seed, folds, datamodule_kwargs, kwargs) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +185,7 @@ def _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs, datamodule
     for index, labels in enumerate(permuted):
         null_cache = dataclasses.replace(cache, labels=labels)
         result = cross_validate(prober, null_cache, None, seed=seed, folds=folds, trainer_kwargs=trainer_kwargs,
-                                datamodule_kwargs=datamodule_kwargs, **kwargs)  # fmt: skip
+                                datamodule_kwargs=datamodule_kwargs, **kwargs)
         predictions[index] = result.predictions
         rows = np.flatnonzero(result.fold_of_row >= 0)
     return predictions, rows

@@ -40,7 +40,8 @@ def check_prober_settings(config: RunConfig) -> None:
     for name, class_path in config.prober_plugins.items():
         registered = register_prober(class_path)
         if registered != name:
-            raise ProberConfigurationError(f"class path {class_path!r} declares prober name {registered!r}, not {name!r}")
+            raise ProberConfigurationError(f"class path {class_path!r} declares prober name {registered!r}, "
+                                           f"not {name!r}")
     for name in config.probes:
         check_prober_params(name, config.prober_params.get(name, {}))
 
@@ -96,7 +97,8 @@ def descriptor_baseline_or_reason(cache: PercepianoCache, clip: float | None) ->
 
 
 def seed_runs(name: str, config: RunConfig) -> list[tuple[int, Path]]:
-    """``(seed, output directory)`` of each run of ``name`` (:func:`~benchmarks.orchestration.cross_validation.seed_directories`)."""
+    """``(seed, output directory)`` of each run of ``name``
+    (:func:`~benchmarks.orchestration.cross_validation.seed_directories`)."""
     return seed_directories(name, Path(config.out), config.seed, config.prober_seeds)
 
 
@@ -116,7 +118,8 @@ def seed_ensemble(runs: list[OutOfFoldPredictions]) -> OutOfFoldPredictions:
                                config_hash=combined)
 
 
-def _cached_null(name: str, context: AuditContext, config: RunConfig, kwargs: dict, predictions_hash: str) -> np.ndarray:
+def _cached_null(name: str, context: AuditContext, config: RunConfig, kwargs: dict,
+                 predictions_hash: str) -> np.ndarray:
     """The prober's refit null, reused only for the same run fingerprint and the same prober configuration."""
     key = f"{context.fingerprint[:16]}_{predictions_hash[:16]}"
     path = Path(config.out) / PREDICTIONS_DIR / name / f"permutation_null_{key}.npy"

@@ -74,8 +74,8 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
     cache_dir = _resolve_cache_dir(config, timings)
     needs_embeddings = any(section in config.sections for section in ("probing", "embedding", "downstream"))
     tick = time.perf_counter()
-    cache = open_cache(cache_dir, config.folds_file, embeddings=needs_embeddings, store_dir=_store_dir(cache_dir, config),
-                       layers=config.layers)
+    cache = open_cache(cache_dir, config.folds_file, embeddings=needs_embeddings,
+                       store_dir=_store_dir(cache_dir, config), layers=config.layers)
     timings["open_cache"] = time.perf_counter() - tick
     if {"probing", "embedding"} & set(config.sections):
         check_probeable(cache)
@@ -133,7 +133,8 @@ def _resolve_cache_dir(config: RunConfig, timings: dict[str, float]) -> Path:
     spec = SyntheticSpec.real_scale() if config.synthetic_scale == "real" else SyntheticSpec()
     tick = time.perf_counter()
     detail(f"building (or reusing) the synthetic {config.synthetic_scale} cache")
-    directory = generate_synthetic_cache(Path(config.out) / f"synthetic_cache_{config.synthetic_scale}", spec, config.seed)
+    directory = generate_synthetic_cache(Path(config.out) / f"synthetic_cache_{config.synthetic_scale}", spec,
+                                         config.seed)
     timings["synthetic_cache"] = time.perf_counter() - tick
     return Path(directory)
 
@@ -243,7 +244,8 @@ def check_inputs(inputs: dict[str, object], config: RunConfig, cache: Percepiano
                                      f"D = {cache.store.dim}; expected embeddings of the same model")
 
 
-def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, timings: dict, command: list[str] | None) -> dict:
+def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, timings: dict,
+              command: list[str] | None) -> dict:
     run_block = provenance(config.seed, _hashed_inputs(context, config), timings)
     run_block["command"] = command
     run_block["config"] = config.to_dict()
@@ -261,8 +263,8 @@ def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, 
             **standardization_counts(cache, config.clip), "clip": config.clip,
             "rule": ("per fold, features are standardised with the training rows' mean and standard deviation; "
                      "features with no variance there keep scale 1 (as StandardScaler, 'constant'); "
-                     + (f"standardised values are clipped to +-{config.clip:g} ('clipped': features with some value of the fold's "
-                        "rows beyond it)" if config.clip is not None else "no clipping"))}
+                     + (f"standardised values are clipped to +-{config.clip:g} ('clipped': features with some value "
+                        "of the fold's rows beyond it)" if config.clip is not None else "no clipping"))}
     ordered = {key: context.results[key] for key in ORIGINAL_KEYS if key in context.results}
     ordered.update({key: value for key, value in context.results.items() if key not in ordered})
     return {**ordered, "run": run_block}

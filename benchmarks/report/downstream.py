@@ -36,7 +36,8 @@ def render_competition(audit: dict) -> tuple[str, list[str]] | None:
     if result is None:
         return None
     dedup = result.get("dedup") or {}
-    header = f"{result.get('n_recordings', 0)} recordings after removing {dedup.get('n_duplicates_dropped', 0)} duplicated lines"
+    header = (f"{result.get('n_recordings', 0)} recordings after removing "
+              f"{dedup.get('n_duplicates_dropped', 0)} duplicated lines")
     if result.get("overall_rho") is None:
         return f"{result.get('status', 'not run')}; {header}", []
     per_dimension = result["per_dimension"]
@@ -46,5 +47,6 @@ def render_competition(audit: dict) -> tuple[str, list[str]] | None:
               f"predicted quality and placement; {len(significant)} dimensions significant after BH; {header}")
     body = [f"Sign: {result.get('sign_convention', '')}. Qualities: {result.get('quality_source', '')}.", ""]
     body += table(["dimension", "rho", "p", "p (BH)", "n"],
-                  [(name, value["rho"], value["pval"], value["pval_bh"], value["n"]) for name, value in per_dimension.items()])
+                  [(name, value["rho"], value["pval"], value["pval_bh"], value["n"])
+                   for name, value in per_dimension.items()])
     return answer, body

@@ -104,7 +104,8 @@ class _EmbedImagesExtension(Extension):
         self.figures_dir = figures_dir
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 (Python-Markdown's name)
-        md.treeprocessors.register(_EmbedImages(md, self.figures_dir), "embed_images", 0)  # after inline parsing made the <img>s
+        # after inline parsing made the <img>s
+        md.treeprocessors.register(_EmbedImages(md, self.figures_dir), "embed_images", 0)
 
 
 def render_html(markdown_text: str, figures_dir: Path) -> str:

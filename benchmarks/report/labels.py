@@ -16,12 +16,16 @@ def render_correlation(audit: dict) -> Rendered:
     answer = (f"{result['n_strong_pairs']} of {result['n_pairs']} pairs have |r| > {result['strong_threshold']}; "
               f"near-duplicates: {top[0]['a']} and {top[0]['b']} (r = {top[0]['r']:.3f}), "
               f"{top[1]['a']} and {top[1]['b']} (r = {top[1]['r']:.3f})")
+    high_vif = ", ".join(f"{name} {vif:.1f}" for name, vif in result["vif"].items() if vif > result["vif_threshold"])
     body = [f"Protocol: {result.get('protocol', '')}. Pearson r; no sampling uncertainty is attached to r here "
-            f"(n = {result['n_segments']}, so a 95% CI half-width is at most about {1.96 / result['n_segments'] ** 0.5:.3f}).",
-            "", f"- {result['n_moderate_pairs']} pairs with {result['moderate_threshold']} < |r| <= {result['strong_threshold']}",
+            f"(n = {result['n_segments']}, so a 95% CI half-width is at most about "
+            f"{1.96 / result['n_segments'] ** 0.5:.3f}).",
+            "", f"- {result['n_moderate_pairs']} pairs with {result['moderate_threshold']} < |r| <= "
+            f"{result['strong_threshold']}",
             f"- VIF > {result['vif_threshold']}: {result['n_high_vif']} dimensions "
-            f"({', '.join(f'{name} {vif:.1f}' for name, vif in result['vif'].items() if vif > result['vif_threshold']) or 'none'})",
-            "- Redundant groups (every pair |r| > 0.7): " + ("; ".join("{" + ", ".join(group) + "}" for group in groups) or "none"),
+            f"({high_vif or 'none'})",
+            "- Redundant groups (every pair |r| > 0.7): "
+            + ("; ".join("{" + ", ".join(group) + "}" for group in groups) or "none"),
             "", "Top pairs by |r|:", ""]
     body += table(["dimension a", "dimension b", "r"], [(pair["a"], pair["b"], pair["r"]) for pair in top])
     return answer, body
@@ -60,8 +64,10 @@ def render_factors(audit: dict) -> Rendered:
         body.append(f"- PC{index + 1} ({pca['explained_variance_ratio'][index]:.1%}): {names}")
     efa = audit.get("efa")
     if efa is not None:
+        largest = max(abs(value) for i, row in enumerate(efa["factor_correlation"])
+                      for j, value in enumerate(row) if i != j)
         body += ["", f"Oblique EFA ({efa['protocol']}): RMSR {efa['rmsr']:.3f}; largest factor correlation "
-                     f"{max(abs(value) for i, row in enumerate(efa['factor_correlation']) for j, value in enumerate(row) if i != j):.2f}; "
+                     f"{largest:.2f}; "
                      "communalities are diag(P Phi P^T)."]
     return answer, body
 
@@ -75,7 +81,8 @@ def render_distributions(audit: dict) -> Rendered:
     lowest = min(dims, key=lambda name: dims[name]["variance"])
     answer = (f"{len(flagged)} dimensions flagged ({', '.join(flagged) or 'none'}); lowest variance: {lowest} "
               f"({dims[lowest]['variance']:.4f})")
-    rows = [(name, values["variance"], values["skewness"], values["floor_share"], values["ceiling_share"], values["entropy_nats"])
+    rows = [(name, values["variance"], values["skewness"], values["floor_share"], values["ceiling_share"],
+             values["entropy_nats"])
             for name, values in dims.items()]
     body = [f"Protocol: {result.get('protocol', '')}. Skew and variance flag distribution shape only; "
             "noisiness is measured by rater reliability (section 4).", ""]
@@ -116,8 +123,9 @@ def render_fold_integrity(audit: dict) -> Rendered:
             continue
         leaked = sum(audit_of_file["n_shared_excerpts"])
         parts.append(f"{name}: " + ("no excerpt shared between train and val" if leaked == 0 else
-                                    f"excerpts leak between train and val ({audit_of_file['n_shared_excerpts']} per fold)"))
-        body += [f"**{name}** ({audit_of_file['n_folds']} folds; {audit_of_file['n_labelled_in_no_fold']} labelled keys "
-                 f"in no fold; {audit_of_file['n_val_keys_in_several_folds']} val keys in several folds):", ""]
+                                    f"excerpts leak between train and val ({audit_of_file['n_shared_excerpts']} "
+                                    "per fold)"))
+        body += [f"**{name}** ({audit_of_file['n_folds']} folds; {audit_of_file['n_labelled_in_no_fold']} labelled "
+                 f"keys in no fold; {audit_of_file['n_val_keys_in_several_folds']} val keys in several folds):", ""]
         body += [f"- {verdict}" for verdict in audit_of_file["verdicts"]] + [""]
     return "; ".join(parts) or "no fold files audited", body

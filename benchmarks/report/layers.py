@@ -19,7 +19,7 @@ def render_layer_sweep(audit: dict) -> tuple[str, list[str]] | None:
         body += [f"**{name}** ({sweep['variant']}, {sweep['n_rows']} rows). {sweep['protocol']}.", ""]
         body += table(["layers", "served", "mean R2", "dimensions where best"],
                       [[layer, sweep["layers_served"][layer], f"{value:.3f}", wins[layer]]
-                       for layer, value in zip(sweep["layers"], mean_r2, strict=True)])  # fmt: skip
+                       for layer, value in zip(sweep["layers"], mean_r2, strict=True)])
         body.append("")
         rows = []
         for column, dimension in enumerate(sweep["dimensions"]):

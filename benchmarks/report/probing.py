@@ -28,8 +28,9 @@ def render_probing(audit: dict) -> tuple[str, list[str]] | None:
             f"refitted per permutation; trained probers: their out-of-fold predictions against labels permuted within "
             f"each validation fold, no refit), BH-corrected jointly over all tested probers and dimensions; leaky "
             f"variants are not tested; seed {result['seed']}. Variants: `ridge`, `attention`, `mlp` are the original "
-            f"recipes (faithful); `ridge_tuned`, `attention_es`, `mlp_es` tune or stop early inside the training part only; "
-            f"`factor` fits the label PCA in each training fold, `factor_leaky` on all labels (the original's leak)."
+            f"recipes (faithful); `ridge_tuned`, `attention_es`, `mlp_es` tune or stop early inside the training part "
+            f"only; `factor` fits the label PCA in each training fold, `factor_leaky` on all labels "
+            f"(the original's leak)."
             + _standardization_text(audit.get("run", {}).get("standardization")), ""]
     names = list(probers)
     ceiling = result.get("noise_ceiling")
@@ -43,8 +44,10 @@ def render_probing(audit: dict) -> tuple[str, list[str]] | None:
         for name in names:
             entry = probers[name]
             mark = "*" if entry["audible"] and entry["audible"][index] else ""
-            cells.append(f"{_fmt(entry['r2_pooled'][index])}{mark} {interval(entry['ci_low'][index], entry['ci_high'][index], 2)}")
-        cells += [result["best_method"].get(dimension), baselines["training_mean"]["r2_pooled"][index] if "training_mean" in baselines else None,
+            cells.append(f"{_fmt(entry['r2_pooled'][index])}{mark} "
+                         f"{interval(entry['ci_low'][index], entry['ci_high'][index], 2)}")
+        cells += [result["best_method"].get(dimension),
+                  baselines["training_mean"]["r2_pooled"][index] if "training_mean" in baselines else None,
                   *([f"{_fmt(descriptors['r2_pooled'][index])} "
                      f"{interval(descriptors['ci_low'][index], descriptors['ci_high'][index], 2)}"] if fitted else []),
                   _first(baselines, "excerpt_identity", index), None if ceiling is None else ceiling[index]]
@@ -52,7 +55,8 @@ def render_probing(audit: dict) -> tuple[str, list[str]] | None:
     body += table(header, rows)
     audible_by = result.get("audible_by", {})
     body += ["", "`*`: significantly above the permutation null (joint BH) with R2 > 0. Found by: "
-             + ("; ".join(f"{dim} ({', '.join(names)})" for dim, names in audible_by.items()) or "none") + ". Mean of per-fold R2 per prober: "
+             + ("; ".join(f"{dim} ({', '.join(names)})" for dim, names in audible_by.items()) or "none")
+             + ". Mean of per-fold R2 per prober: "
              + ", ".join(f"{name} {_mean(entry['r2_fold_mean']):.3f}" for name, entry in probers.items()) + "."]
     body += ["", _descriptor_text(descriptors, result.get("below_baselines", {}))]
     body += _search_lines(audit, names)
@@ -61,17 +65,20 @@ def render_probing(audit: dict) -> tuple[str, list[str]] | None:
         body += ["", f"Permutation p-values, raw / BH-adjusted over all {len(tested)} x 19 tests "
                  f"(min raw p = 1/({result['n_permutations']} + 1)):", ""]
         body += table(["dimension", *tested], [
-            [dimension, *[_pvalues(probers[name], index) for name in tested]] for index, dimension in enumerate(DIMENSIONS)])
+            [dimension, *[_pvalues(probers[name], index) for name in tested]]
+            for index, dimension in enumerate(DIMENSIONS)])
     seeded = {name: entry["seed_runs"] for name, entry in probers.items() if entry.get("seed_runs")}
     if seeded:
         body += ["", "Seeds: these probers were run with several seeds; every statistic above uses their seed ensemble "
                  "(out-of-fold predictions averaged over seeds). Mean pooled R2 of each seed alone, then the "
                  "ensemble's: " + "; ".join(
                      f"{name} {' / '.join(f'{value:.3f}' for value in runs['mean_r2'])} (seeds "
-                     f"{', '.join(map(str, runs['seeds']))}; ensemble {mean_r2[name]:.3f})" for name, runs in seeded.items())
+                     f"{', '.join(map(str, runs['seeds']))}; ensemble {mean_r2[name]:.3f})"
+                     for name, runs in seeded.items())
                  + ". Range of each dimension's R2 over the seeds:", ""]
         body += table(["dimension", *seeded], [
-            [dimension, *[f"{min(r[index] for r in runs['r2_pooled']):.3f} to {max(r[index] for r in runs['r2_pooled']):.3f}"
+            [dimension, *[f"{min(r[index] for r in runs['r2_pooled']):.3f} to "
+                          f"{max(r[index] for r in runs['r2_pooled']):.3f}"
                           for runs in seeded.values()]] for index, dimension in enumerate(DIMENSIONS)])
     paired = result.get("paired_differences", {})
     if paired:

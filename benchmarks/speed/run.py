@@ -4,8 +4,9 @@ Builds (or reuses) a synthetic cache at PercePiano's scale (1,202 segments of ab
 on disk), then, each in its own process on the same cache and folds with the same epochs and threads:
 
 1. converts the embeddings into the suite's store once (timed apart: a one-time cost);
-2. runs the original approach (:mod:`benchmarks.speed.original.run`): ``torch.load`` of the whole dict, attention trained
-   one segment per step, 19 separate Ridge and 19 separate MLP fits per fold, label audit, in-sample residuals/CCA;
+2. runs the original approach (:mod:`benchmarks.speed.original.run`): ``torch.load`` of the whole dict, attention
+   trained one segment per step, 19 separate Ridge and 19 separate MLP fits per fold, label audit, in-sample
+   residuals/CCA;
 3. runs the suite (:mod:`benchmarks.speed.suite_jobs`): ``run_suite`` with ``ridge,attention,mlp`` and the ``labels``,
    ``probing`` and ``embedding`` sections, timed section by section;
 4. profiles the suite's attention step (:mod:`benchmarks.speed.profile`) and measures bfloat16;
@@ -146,7 +147,7 @@ def run_plan(plan: SpeedPlan) -> dict:
         results["original_attention_seed_plus_1"] = _child(plan, "original_attention_seed_plus_1", [
             original_run.__name__, "--cache", cache, "--predictions", seed_noise, "--jobs", "attention",
             "--attention-epochs", plan.epochs["attention"], "--seed", plan.seed + 1],
-            {"predictions_file": str(seed_noise)})  # fmt: skip
+            {"predictions_file": str(seed_noise)})
     peaks.append(matmul_peak_gflops("float32"))
     run = {"peaks": peaks, "machine": machine_description(threads, load_before, load_average()),
            "date": started.strftime("%Y-%m-%d %H:%M UTC"), "command": " ".join(plan.command)}

@@ -68,7 +68,8 @@ class RenderSettings:
         if not (isinstance(self.sample_rate_hz, int) and 8000 <= self.sample_rate_hz <= 192000):
             raise ValueError(f"sample_rate_hz={self.sample_rate_hz!r}: expected an integer rate in 8000..192000")
         if not 0 < self.gain <= 10 or not 0 <= self.tail_s <= 60:
-            raise ValueError(f"gain={self.gain!r}, tail_s={self.tail_s!r}: expected gain in (0, 10] and tail in [0, 60] s")
+            raise ValueError(f"gain={self.gain!r}, tail_s={self.tail_s!r}: expected gain in (0, 10] and tail in "
+                             "[0, 60] s")
         if not (isinstance(self.program, int) and 0 <= self.program <= 127):
             raise ValueError(f"program={self.program!r}: expected a General MIDI preset 0..127")
 
@@ -143,7 +144,7 @@ class Renderer:
             "fluid_synth_write_float", ctypes.c_int, ("synth", ctypes.c_void_p, 1), ("len", ctypes.c_int, 1),
             ("lout", ctypes.c_void_p, 1), ("loff", ctypes.c_int, 1), ("lincr", ctypes.c_int, 1),
             ("rout", ctypes.c_void_p, 1), ("roff", ctypes.c_int, 1), ("rincr", ctypes.c_int, 1),
-        )  # fmt: skip
+        )
 
     def render(self, performance: MidiPerformance) -> tuple[np.ndarray, int]:
         """Mono audio of ``performance``, shape ``(n_samples,)`` float32, and its count of stereo samples beyond
@@ -169,7 +170,7 @@ class Renderer:
                 raise ValueError(f"{settings.soundfont}: FluidSynth could not add the loaded SoundFont")
             synth.program_select(0, font_id, 0, settings.program)
             n_total = int(round((performance_end_s(performance, settings.sustain_threshold) + settings.tail_s)
-                                * settings.sample_rate_hz))  # fmt: skip
+                                * settings.sample_rate_hz))
             chunks, position = [], 0
             for sample, action in _events(performance, settings.sample_rate_hz):
                 if sample >= n_total:

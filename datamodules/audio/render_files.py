@@ -61,7 +61,7 @@ class RenderReport:
 
 
 def render_files(files: Mapping[str, Path], out_dir: Path, settings: RenderSettings,
-                 progress: Callable[[int, int, str], None] | None = None) -> RenderReport:  # fmt: skip
+                 progress: Callable[[int, int, str], None] | None = None) -> RenderReport:
     """Render every ``{key: MIDI path}`` to ``out_dir/<key>.wav``; resume when the settings are unchanged.
 
     Raises
@@ -87,7 +87,7 @@ def render_files(files: Mapping[str, Path], out_dir: Path, settings: RenderSetti
 
 
 def _render_missing(renderer: Renderer, files: Mapping[str, Path], out_dir: Path, earlier: dict, report: RenderReport,
-                    progress: Callable[[int, int, str], None] | None) -> None:  # fmt: skip
+                    progress: Callable[[int, int, str], None] | None) -> None:
     """Render every key of ``files`` not already in ``earlier`` into ``out_dir``, recording each in ``report``."""
     settings = renderer.settings
     for index, key in enumerate(sorted(files), start=1):

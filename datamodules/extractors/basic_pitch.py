@@ -183,7 +183,7 @@ class BasicPitchExtractor(FrameExtractor):
         source = self.source_frames(audio)  # {layer: (n_source, width)} at 86.13 per second, onset included
         duration_s = audio.size / SAMPLE_RATE_HZ
         frames = {layer: to_frame_rate(source[layer], duration_s, SAMPLE_RATE_HZ / HOP_SAMPLES,
-                                       self.frame_rate_hz).astype(np.float32) for layer in self._layers()}  # fmt: skip
+                                       self.frame_rate_hz).astype(np.float32) for layer in self._layers()}
         descriptors = audio_descriptors(audio, SAMPLE_RATE_HZ, source["onset"])
         return (frames if self.layer == ALL_LAYERS else frames[self.layer]), counts, descriptors
 
@@ -202,7 +202,7 @@ class BasicPitchExtractor(FrameExtractor):
             windows[index, : len(chunk), 0] = chunk
         layers = tuple(dict.fromkeys((*self._layers(), "onset")))
         batches = [self._run(windows[first : first + self.batch_windows], layers)
-                   for first in range(0, len(windows), self.batch_windows)]  # fmt: skip
+                   for first in range(0, len(windows), self.batch_windows)]
         source = {}
         for layer in layers:
             kept = np.concatenate([batch[layer] for batch in batches])[:, EDGE_FRAMES : EDGE_FRAMES + KEPT_FRAMES]

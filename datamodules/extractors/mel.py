@@ -26,7 +26,7 @@ def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
 
 
 def mel_filterbank(n_freqs: int, n_mels: int, sample_rate_hz: int, f_min_hz: float = 0.0,
-                   f_max_hz: float | None = None) -> torch.Tensor:  # fmt: skip
+                   f_max_hz: float | None = None) -> torch.Tensor:
     """Triangular mel filters ``(n_freqs, n_mels)``: filter ``m`` rises from mel point ``m`` to ``m + 1`` and falls
     to ``m + 2``, with ``n_mels + 2`` points equally spaced in mel from ``f_min_hz`` to ``f_max_hz`` (default Nyquist);
     frequency bins are ``linspace(0, sample_rate_hz // 2, n_freqs)``."""
@@ -52,7 +52,7 @@ class MelSTFT:
     """
 
     def __init__(self, sample_rate: int = 24000, n_fft: int = 2048, hop_length: int = 240, n_mels: int = 128,
-                 is_db: bool = False) -> None:  # fmt: skip
+                 is_db: bool = False) -> None:
         self.n_fft, self.hop_length, self.is_db = n_fft, hop_length, is_db
         self.window = torch.hann_window(n_fft)
         self.filters = mel_filterbank(n_fft // 2 + 1, n_mels, sample_rate)  # (n_freqs, n_mels)

@@ -227,9 +227,11 @@ class MidiFrameExtractor(FrameExtractor):
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        """The 200 column names: ``sounding_<note>`` x 88, ``onset_<note>`` x 88, the summaries, then the columns of :mod:`~datamodules.extractors.midi_articulation`."""
+        """The 200 column names: ``sounding_<note>`` x 88, ``onset_<note>`` x 88, the summaries, then the columns of
+        :mod:`~datamodules.extractors.midi_articulation`."""
         notes = [pretty_midi.note_number_to_name(pitch) for pitch in range(LOWEST_PITCH, HIGHEST_PITCH + 1)]
-        keys = (*(f"sounding_{note}" for note in notes), *(f"onset_{note}" for note in notes)) if self.key_columns else ()
+        keys = (*(f"sounding_{note}" for note in notes),
+                *(f"onset_{note}" for note in notes)) if self.key_columns else ()
         return (*keys, *SUMMARY_NAMES, *midi_articulation.band_names(LOWEST_PITCH), "n_keys_down",
                 *midi_articulation.CLUSTER_NAMES)
 
@@ -287,14 +289,14 @@ class MidiFrameExtractor(FrameExtractor):
             midi_articulation.keys_down(performance.onsets_s, performance.offsets_s, n_frames, rate)[:, None],
             midi_articulation.cluster_features(performance.onsets_s, performance.offsets_s, performance.velocities,
                                                n_frames, rate, self.chord_tolerance_s),
-        ]  # fmt: skip
+        ]
         keys = [notes["sounding"], notes["onset"]] if self.key_columns else []
         frames = np.concatenate([*keys, np.stack(summaries, axis=1), *how_played], axis=1)
         descriptors = segment_descriptors(
             performance.onsets_s, performance.offsets_s, np.minimum(sound_ends_s, performance.end_time_s),
             performance.velocities, (starts, ends), (performance.soft_times_s, performance.soft_values),
             summaries[2], rate, self.chord_tolerance_s,
-        )  # fmt: skip
+        )
         return frames.astype(np.float32), descriptors  # (n_frames, 200), (10,)
 
 

@@ -62,7 +62,7 @@ def keys_down(onsets_s: np.ndarray, offsets_s: np.ndarray, n_frames: int, frame_
 def cluster_features(
     onsets_s: np.ndarray, offsets_s: np.ndarray, velocities: np.ndarray, n_frames: int, frame_rate_hz: float,
     chord_tolerance_s: float,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """The four cluster columns of :data:`CLUSTER_NAMES` as step functions, shape ``(n_frames, 4)``.
 
     Parameters

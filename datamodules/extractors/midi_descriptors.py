@@ -81,4 +81,4 @@ def segment_descriptors(
         duration_s, len(onsets_s) / duration_s, velocities.mean(), velocities.std(), high - low,
         min(pedal_s / duration_s, 1.0), soft_frames[span].mean(), np.asarray(n_sounding, np.float64)[span].mean(),
         np.mean(offsets_s - onsets_s), ioi_cv,
-    ], dtype=np.float64)  # fmt: skip
+    ], dtype=np.float64)

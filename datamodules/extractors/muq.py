@@ -50,7 +50,7 @@ MSD_MEL_STATS = {"melspec_2048_mean": 6.768444971712967, "melspec_2048_std": 18.
 #: The published architecture's conformer (Hugging Face ``Wav2Vec2ConformerConfig`` keywords).
 PUBLISHED_CONFORMER = {"hidden_size": 1024, "num_attention_heads": 16, "intermediate_size": 4096,
                        "position_embeddings_type": "rotary", "conv_depthwise_kernel_size": 31, "hidden_act": "swish",
-                       "num_hidden_layers": 12}  # fmt: skip
+                       "num_hidden_layers": 12}
 
 
 def muq_classes() -> tuple[type, type]:
@@ -151,7 +151,7 @@ class MuQExtractor(FrameExtractor):
     input_suffixes: ClassVar[tuple[str, ...]] = AUDIO_SUFFIXES
 
     def __init__(self, checkpoint: str | None = None, random_init: bool = False, chunk_s: float = 30.0,
-                 overlap_s: float = 5.0, device: str = "auto") -> None:  # fmt: skip
+                 overlap_s: float = 5.0, device: str = "auto") -> None:
         if (checkpoint is None) == (not random_init):
             raise ValueError("give checkpoint=FOLDER (a saved MuQ) or random_init=True, exactly one of them")
         core_frames = round((chunk_s - 2 * overlap_s) * self.frame_rate_hz)

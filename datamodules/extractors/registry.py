@@ -95,5 +95,6 @@ def get_extractor(name: str, **kwargs: object) -> FrameExtractor:
     parameters = set(inspect.signature(extractors[name]).parameters)
     unknown = sorted(set(kwargs) - parameters)
     if unknown:
-        raise ValueError(f"extractor {name!r} has no parameter {', '.join(unknown)}; expected one of {sorted(parameters)}")
+        raise ValueError(f"extractor {name!r} has no parameter {', '.join(unknown)}; "
+                         f"expected one of {sorted(parameters)}")
     return extractors[name](**kwargs)

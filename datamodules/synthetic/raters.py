@@ -87,7 +87,8 @@ def simulate_ratings(quality: np.ndarray, spec: SyntheticSpec, rng: np.random.Ge
     n_rows = rng.integers(spec.raters_per_key[0], spec.raters_per_key[1] + 1, size=n_keys)
     extra = rng.random(n_keys) < spec.out_of_range_fraction
     key_index = np.repeat(np.arange(n_keys), n_rows + extra)
-    users = np.concatenate([rng.permutation(spec.n_rater_pool)[: count + flag] for count, flag in zip(n_rows, extra, strict=True)])
+    users = np.concatenate([rng.permutation(spec.n_rater_pool)[: count + flag]
+                            for count, flag in zip(n_rows, extra, strict=True)])
     eps = rng.standard_normal((key_index.size, N_DIMENSIONS))
     raw = 7.0 * quality[key_index] + bias[users, None] + noise_std * eps  # (n_rows, 19)
     values = np.clip(np.rint(raw), 1, 7).astype(np.int64)

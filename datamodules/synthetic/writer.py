@@ -282,7 +282,8 @@ def _competition(directory: Path, spec: SyntheticSpec, model: LabelModel, encode
         "performer_rank": competition.ranks, "duplicated_recording_ids": competition.duplicated_ids,
         "recordings": [{"recording_id": r.segment_id, "performer_index": r.group, "placement": int(placement),
                         "n_frames": r.n_frames, "latent_shift": float(ability[row]), "quality": quality[row]}
-                       for row, (r, placement) in enumerate(zip(competition.recordings, competition.placements, strict=True))],
+                       for row, (r, placement) in enumerate(zip(competition.recordings, competition.placements,
+                                                                strict=True))],
     }
 
 

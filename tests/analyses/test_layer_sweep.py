@@ -1,4 +1,5 @@
-"""Layer sweep statistics: R2 and CIs equal the single-prober bootstrap, planted best layers are found with certainty."""
+"""Layer sweep statistics: R2 and CIs equal the single-prober bootstrap, planted best layers are found with
+certainty."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ def _bootstrap(seed, metric="r2"):
     groups = np.repeat(np.arange(10), 3)
     y_true = rng.uniform(size=(30, 3))
     return group_bootstrap_ci(y_true, y_true + rng.normal(0, 0.1, size=(30, 3)), groups, metric=metric,
-                              n_resamples=50, seed=seed, dimensions=NAMES)  # fmt: skip
+                              n_resamples=50, seed=seed, dimensions=NAMES)
 
 
 class TestPlotProbeR2:

@@ -52,7 +52,8 @@ class TestCompareProbers:
 
     def test_cis_bracket_the_estimate(self, planted: dict) -> None:
         entry = planted["result"].probers["ridge"]
-        assert all(low <= r2 <= high for low, r2, high in zip(entry["ci_low"], entry["r2_pooled"], entry["ci_high"], strict=True))
+        assert all(low <= r2 <= high
+                   for low, r2, high in zip(entry["ci_low"], entry["r2_pooled"], entry["ci_high"], strict=True))
 
     def test_joint_bh_is_at_least_the_raw_pvalue(self, planted: dict) -> None:
         for name in planted["result"].tested_probers:
@@ -108,7 +109,8 @@ class TestFittedBaselines:
                                     "other": "skipped: no descriptors"}, n_bootstrap=50, n_permutations=0)
         entry = result.baselines["descriptors"]
         np.testing.assert_allclose(entry["r2_pooled"], r2_score(labels, y_pred, multioutput="raw_values"), atol=1e-9)
-        assert entry["ci_low"][2] <= entry["r2_pooled"][2] <= entry["ci_high"][2] and entry["protocol"] == "test protocol"
+        assert (entry["ci_low"][2] <= entry["r2_pooled"][2] <= entry["ci_high"][2]
+                and entry["protocol"] == "test protocol")
         assert result.baselines["other"] == {"skipped": "skipped: no descriptors"}
         ridge_r2 = np.asarray(result.probers["ridge"]["r2_pooled"])
         expected = [DIMENSIONS[i] for i in range(19) if ridge_r2[i] < entry["r2_pooled"][i]]

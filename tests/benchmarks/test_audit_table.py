@@ -18,12 +18,13 @@ def test_table_rows_and_means() -> None:
     audit = {"probing_comparison": {
         "probers": {"ridge_tuned": _entry(0.3, True), "mlp_es": _entry(0.2, False)},
         "baselines": {"descriptors": _entry(0.25, False), "excerpt_identity_ceiling": {"r2_pooled": [0.5] * 19}},
-        "noise_ceiling": [0.8] * 19}}  # fmt: skip
+        "noise_ceiling": [0.8] * 19}}
     text = table(audit, {"ridge_tuned": (0.25, 0.35)})
     lines = text.splitlines()
     assert lines[0] == ("| dimension | ridge_tuned R2 [95% CI] | mlp_es R2 [95% CI] | descriptors R2 [95% CI] | "
                         "excerpt identity | noise ceiling |")
-    assert lines[2] == f"| {DIMENSIONS[0]} | 0.300* [0.20, 0.40] | 0.200 [0.10, 0.30] | 0.250 [0.15, 0.35] | 0.500 | 0.80 |"
+    assert lines[2] == (f"| {DIMENSIONS[0]} | 0.300* [0.20, 0.40] | 0.200 [0.10, 0.30] | 0.250 [0.15, 0.35] | "
+                        "0.500 | 0.80 |")
     assert lines[-1] == "| **mean** | **0.300** [0.250, 0.350] | **0.200** | **0.250** | 0.500 | 0.80 |"
     assert len(lines) == 2 + 19 + 1
 

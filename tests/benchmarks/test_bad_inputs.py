@@ -205,7 +205,7 @@ class TestLabelsAndFolds:
         ("labels.json", [], "labels.json"),
         ("folds.json", [], "folds.json"),
         (None, ["--folds", "/nonexistent/folds.json"], "folds.json"),
-    ])  # fmt: skip
+    ])
     def test_missing_file(self, cache, capsys, remove, extra, file) -> None:
         if remove:
             (cache / remove).unlink()
@@ -347,7 +347,7 @@ class TestOptionalInputs:
     @pytest.mark.parametrize(("option", "file"), [
         ("--ratings", "r.csv"), ("--moments", "m.jsonl"), ("--competition", "c.jsonl"),
         ("--quality-predictions", "q.json"),
-    ])  # fmt: skip
+    ])
     def test_missing_file(self, cache, capsys, option, file) -> None:
         code, error = run_cli(cache, "labels,probing,downstream", [option, f"/nonexistent/{file}"], capsys)
         assert_clear_error(code, error, file, r"file not found")
@@ -448,7 +448,7 @@ class TestMidiExtraction:
         (lambda data: b"", r"unreadable MIDI \(EOFError"),
         (lambda data: b"not a MIDI file", r"unreadable MIDI \(OSError: MThd not found"),
         (None, r"no notes"),
-    ], ids=["truncated", "empty", "not_midi", "no_notes"])  # fmt: skip
+    ], ids=["truncated", "empty", "not_midi", "no_notes"])
     def test_unusable_file_is_skipped_and_counted(self, midi_inputs, capsys, content, reason) -> None:
         bad = midi_inputs[0] / "w_4bars_1_1.mid"
         if content is None:
@@ -468,16 +468,18 @@ class TestMidiExtraction:
         (lambda midi, labels: [path.write_bytes(b"") for path in midi.iterdir()], "store",
          [r"none of the 4 files yielded frames"]),
         (lambda midi, labels: (labels / "labels.json").unlink(), "labels.json", [r"file not found"]),
-        (lambda midi, labels: (labels / "labels.json").write_text(json.dumps({k: [float("nan")] * 19 for k in MIDI_KEYS})),
+        (lambda midi, labels: (labels / "labels.json").write_text(json.dumps({k: [float("nan")] * 19
+                                                                               for k in MIDI_KEYS})),
          "labels.json", [r"key 'w_4bars_1_1': value 0 is nan"]),
-        (lambda midi, labels: (labels / "folds.json").write_text(json.dumps([{"train": MIDI_KEYS[:2], "val": MIDI_KEYS[1:]}])),
+        (lambda midi, labels: (labels / "folds.json").write_text(json.dumps([{"train": MIDI_KEYS[:2],
+                                                                              "val": MIDI_KEYS[1:]}])),
          "folds.json", [r"key 'w_4bars_2_1': is in both train and val of fold 0"]),
         (lambda midi, labels: shutil.copy(midi / "w_4bars_1_1.mid", midi / " w_4bars_1_1.MID"), "midi",
          [r"files ' w_4bars_1_1\.MID' and 'w_4bars_1_1\.mid' both map to key 'w_4bars_1_1'"]),
         (lambda midi, labels: [path.unlink() for path in midi.iterdir()], "midi", [r"no input files"]),
         (lambda midi, labels: shutil.rmtree(midi), "midi", [r"input directory not found"]),
     ], ids=["all_unusable", "no_labels", "nan_labels", "overlapping_folds", "two_files_one_key", "no_midi",
-            "no_directory"])  # fmt: skip
+            "no_directory"])
     def test_clear_error(self, midi_inputs, capsys, mutate, file, parts) -> None:
         mutate(*midi_inputs)
         code, _, error = run_extract(midi_inputs, capsys)
@@ -485,4 +487,5 @@ class TestMidiExtraction:
 
     def test_unknown_extractor(self, midi_inputs, capsys) -> None:
         code, _, error = run_extract(midi_inputs, capsys, extractor="audio")
-        assert code == 2 and error.strip() == "error: extractor 'audio' is unknown; expected one of ['basic-pitch', 'midi', 'muq']"
+        assert code == 2 and error.strip() == ("error: extractor 'audio' is unknown; expected one of "
+                                               "['basic-pitch', 'midi', 'muq']")

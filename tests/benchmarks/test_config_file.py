@@ -39,7 +39,7 @@ class TestPrintConfig:
         [],
         ["--probes", "ridge,attention", "--seed", "3", "--clip", "off", "--layer-sweep", "9-12", "weighted",
          "--permutations", "50", "--layers", "5", "--cache", "some/cache", "--epochs-scale", "0.5"],
-    ])  # fmt: skip
+    ])
     def test_printed_config_read_back_gives_the_same_fingerprint(self, argv, tmp_path, capsys) -> None:
         assert main([*argv, "--print-config"]) == 0
         path = tmp_path / "run.yaml"
@@ -82,7 +82,7 @@ class TestLoadConfigFile:
         ({"probers": ["ridge", "ridge"]}, r"probers\[1\]: prober 'ridge' is listed twice"),
         ({"probers": [{"class_path": "no_such_module:Prober"}]}, r"probers\[0\].class_path: .*cannot import"),
         ({"probers": [{"init_args": {"alpha": 1.0}}]}, r"probers\[0\] needs a 'name'"),
-    ])  # fmt: skip
+    ])
     def test_bad_files_name_the_file_and_key(self, tmp_path, document, match) -> None:
         path = _write(tmp_path / "bad.yaml", document)
         with pytest.raises(ConfigFileError, match=match) as raised:
@@ -130,10 +130,11 @@ class TestProberParams:
             "probers": [{"name": "ridge", "init_args": {"alpha": 10.0}},
                         {"class_path": PLUGIN, "init_args": {"n_neighbors": 3}}],
             "statistics": {"n_permutations": 9, "n_bootstrap": 10},
-        })  # fmt: skip
+        })
         assert main(["--config", str(path)]) == 0
         predictions = tmp_path / "out" / "predictions"
-        assert json.loads((predictions / "ridge" / "config.json").read_text())["params"] == {"alpha": 10.0, "fit_intercept": True}
+        assert (json.loads((predictions / "ridge" / "config.json").read_text())["params"]
+                == {"alpha": 10.0, "fit_intercept": True})
         assert json.loads((predictions / "example_knn" / "config.json").read_text())["params"] == {"n_neighbors": 3}
         audit = json.loads((tmp_path / "out" / "audit.json").read_text())
         assert audit["run"]["config"]["prober_plugins"] == {"example_knn": PLUGIN}

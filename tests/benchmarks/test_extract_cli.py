@@ -60,7 +60,8 @@ def test_extractor_keywords_from_the_command_line(tmp_path, capsys):
 
 def test_render_without_a_soundfont_names_the_packages(tmp_path, capsys):
     midi_dir, _ = write_inputs(tmp_path)
-    argv = ["render", "--midi-dir", str(midi_dir), "--soundfont", str(tmp_path / "none.sf2"), "--out", str(tmp_path / "wav")]
+    argv = ["render", "--midi-dir", str(midi_dir), "--soundfont", str(tmp_path / "none.sf2"),
+            "--out", str(tmp_path / "wav")]
     assert main(argv) == 2
     assert "SoundFont not found; install one with apt-get install fluid-soundfont-gm" in capsys.readouterr().err
 
@@ -72,6 +73,7 @@ def test_an_unlabelled_folder_becomes_a_store_for_the_downstream_sections(tmp_pa
     midi_dir, _ = write_inputs(tmp_path)
     out = tmp_path / "masterclass"
     assert main(["midi", "--midi-dir", str(midi_dir), "--out", str(out)]) == 0
-    assert not (out / "labels.json").exists() and "alignment" not in json.loads((out / "extraction_report.json").read_text())
+    assert (not (out / "labels.json").exists()
+            and "alignment" not in json.loads((out / "extraction_report.json").read_text()))
     store = open_embeddings(out, tmp_path / "unused")
     assert store.keys == ("unlabelled_4bars_1_1", "w_4bars_1_1", "w_4bars_1_2", "w_4bars_2_1")

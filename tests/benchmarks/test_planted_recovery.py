@@ -56,7 +56,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     inaudible = [truth["dimensions"].index(name) for name in truth["inaudible_dimensions"]]
     bound = chi2.ppf(1 - 0.01 / (len(TUNED) * len(inaudible)), df=1) / len(y_true)
     return {"cache": cache, "truth": truth, "results": results, "r2": r2, "audible": audible,
-            "inaudible": inaudible, "bound": bound}  # fmt: skip
+            "inaudible": inaudible, "bound": bound}
 
 
 class TestPlantedRecovery:

@@ -1,4 +1,5 @@
-"""Resume and refusal of ``python -m benchmarks.run`` (benchmarks/orchestration/suite.py, benchmarks/orchestration/output_guard.py).
+"""Resume and refusal of ``python -m benchmarks.run`` (benchmarks/orchestration/suite.py,
+benchmarks/orchestration/output_guard.py).
 
 A run killed mid-fold and re-run with the same command must write the ``audit.json`` of an uninterrupted run;
 another configuration in the same ``--out`` is refused unless ``--force``; an input edited in place is recomputed,
@@ -71,7 +72,8 @@ def differences(left: object, right: object, path: str = "") -> list[str]:
         return [line for key in sorted(set(left) | set(right))
                 for line in differences(left.get(key, "<absent>"), right.get(key, "<absent>"), f"{path}/{key}")]
     if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
-        return [line for index, pair in enumerate(zip(left, right, strict=True)) for line in differences(*pair, f"{path}[{index}]")]
+        return [line for index, pair in enumerate(zip(left, right, strict=True))
+                for line in differences(*pair, f"{path}[{index}]")]
     return [] if left == right else [f"{path}: {left!r:.80} != {right!r:.80}"]
 
 
@@ -124,7 +126,8 @@ class TestResume:
         resumed_audit = json.loads((interrupted / "audit.json").read_text())
         assert 0 in resumed_audit["mlp_probing"]["mlp"]["prediction_files"]["resumed_folds"]  # ... the first read back
         reference_audit = json.loads((uninterrupted / "audit.json").read_text())
-        resumed_view, reference_view = comparable(resumed_audit, interrupted), comparable(reference_audit, uninterrupted)
+        resumed_view, reference_view = (comparable(resumed_audit, interrupted),
+                                        comparable(reference_audit, uninterrupted))
         assert resumed_view == reference_view, differences(resumed_view, reference_view)
 
 
@@ -149,7 +152,7 @@ class TestConfigurationGuard:
         (["--epochs-scale", "0.5"], "epochs_scale"),
         (["--permutations", "6"], "n_permutations"),
         (["--quality-prober", "ridge"], "quality_prober"),
-    ])  # fmt: skip
+    ])
     def test_changed_setting_is_refused(self, finished_run, capsys, change, setting) -> None:
         cache, out = finished_run
         config_before = (out / "run_config.json").read_text()

@@ -35,7 +35,8 @@ class TestRunCommand:
         _, audit, _ = run
         expected = [key for key in ORIGINAL_KEYS if key != "attention_probing"]  # no attention prober in SMALL
         assert [key for key in audit if key in ORIGINAL_KEYS] == expected
-        for key in ("factor_retention", "efa", "factor_stability", "reliability", "fold_integrity", "probing_comparison"):
+        for key in ("factor_retention", "efa", "factor_stability", "reliability", "fold_integrity",
+                    "probing_comparison"):
             assert key in audit
 
     def test_the_original_notebooks_keys_are_kept_where_they_mean_the_same(self, run: tuple) -> None:
@@ -47,7 +48,8 @@ class TestRunCommand:
         assert set(audit["distributions"]["dim_stats"][DIMENSIONS[0]]) == {"var", "skew", "floor_pct", "ceil_pct"}
         assert audit["cca"]["n_significant"] == audit["cca"]["n_above_threshold_in_sample"]
         ridge, mlp = audit["ridge_probing"], audit["mlp_probing"]
-        assert ridge[DIMENSIONS[0]]["r2"] == ridge["ridge"]["r2_pooled"][0] and len(ridge[DIMENSIONS[0]]["fold_r2"]) == 4
+        assert (ridge[DIMENSIONS[0]]["r2"] == ridge["ridge"]["r2_pooled"][0]
+                and len(ridge[DIMENSIONS[0]]["fold_r2"]) == 4)
         assert mlp[DIMENSIONS[3]]["delta_vs_ridge"] == pytest.approx(mlp["mlp"]["r2_pooled"][3]
                                                                      - ridge["ridge"]["r2_pooled"][3])
 
@@ -56,7 +58,8 @@ class TestRunCommand:
         block = audit["run"]
         assert block["seed"] == 0 and block["versions"]["torch"].startswith("2.13")
         assert block["inputs"]["labels"]["sha256"] and block["inputs"]["ratings"]["path"].endswith("total_2rounds.csv")
-        assert block["command"][:3] == ["python", "-m", "benchmarks.run"] or block["command"][1:3] == ["-m", "benchmarks.run"]
+        assert (block["command"][:3] == ["python", "-m", "benchmarks.run"]
+                or block["command"][1:3] == ["-m", "benchmarks.run"])
         assert block["alignment"]["n_labelled"] == len(json.loads((cache / "labels.json").read_text()))
         assert block["timings_s"]["total"] > 0
 
@@ -125,7 +128,8 @@ def test_prober_seeds_score_the_seed_ensemble(run: tuple, tmp_path: Path) -> Non
     assert main(arguments) == 0
     audit = json.loads((out / "audit.json").read_text())
     probers = audit["probing_comparison"]["probers"]
-    seed_files = [load_out_of_fold(out / "predictions" / "mlp"), load_out_of_fold(out / "seeds" / "seed1" / "predictions" / "mlp")]
+    seed_files = [load_out_of_fold(out / "predictions" / "mlp"),
+                  load_out_of_fold(out / "seeds" / "seed1" / "predictions" / "mlp")]
     labels = open_cache(cache).labels
     rows = seed_files[0]["fold_of_row"] >= 0
     per_seed = [r2_score(labels[rows], files["predictions"][rows], multioutput="raw_values") for files in seed_files]
@@ -142,7 +146,7 @@ def test_prober_seeds_score_the_seed_ensemble(run: tuple, tmp_path: Path) -> Non
     ("--prober-seeds", "0", "prober_seeds must be >= 1, got 0"),
     ("--epochs-scale", "0", "epochs_scale must be > 0, got 0.0"),
     ("--permutations", "-1", "n_permutations must be >= 0, got -1"),
-])  # fmt: skip
+])
 def test_bad_settings_exit_2_with_one_message(tmp_path: Path, capsys, option: str, value: str, message: str) -> None:
     assert main(["--out", str(tmp_path / "out"), option, value]) == 2
     assert capsys.readouterr().err.strip() == f"error: {message}"

@@ -21,10 +21,12 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> PercepianoCache:
     rng = np.random.default_rng(1)
     keys = [f"W_8bars_{player}_{segment}" for segment in range(12) for player in range(4)]
     (root / "labels.json").write_text(json.dumps({key: rng.uniform(0, 1, 19).tolist() for key in keys}))
-    folds = [{"train": [k for k in keys if int(k.split("_")[-1]) % 3 != f], "val": [k for k in keys if int(k.split("_")[-1]) % 3 == f]}
+    folds = [{"train": [k for k in keys if int(k.split("_")[-1]) % 3 != f],
+              "val": [k for k in keys if int(k.split("_")[-1]) % 3 == f]}
              for f in range(3)]
     (root / "folds.json").write_text(json.dumps(folds))
-    frames = {key: torch.randn(int(rng.integers(2, 30)), 5) * (1 + index % 3) + index % 7 for index, key in enumerate(keys)}
+    frames = {key: torch.randn(int(rng.integers(2, 30)), 5) * (1 + index % 3) + index % 7
+              for index, key in enumerate(keys)}
     torch.save(frames, root / "muq_embeddings.pt")
     return open_cache(root)
 
@@ -185,7 +187,8 @@ class TestFoldDataModule:
     def test_frames_standardisation_equals_pooled_frames(self, cache: PercepianoCache) -> None:
         module = FoldDataModule(cache, fold=0, view="frames")
         module.setup()
-        frames = np.concatenate([cache.store.frames(cache.store_rows[row]) for row in module.fit_rows_]).astype(np.float64)
+        frames = np.concatenate([cache.store.frames(cache.store_rows[row])
+                                 for row in module.fit_rows_]).astype(np.float64)
         np.testing.assert_allclose(module.mean_, frames.mean(0), atol=1e-3)
         np.testing.assert_allclose(module.scale_, frames.std(0), rtol=1e-3)
 

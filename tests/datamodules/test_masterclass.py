@@ -60,7 +60,8 @@ class TestLoadMoments:
         [
             ("{not json", r"line 2: unreadable JSON"),
             ("[1, 2]", r"line 2: expected a JSON object, got list"),
-            ('{"moment_id": "m", "video_id": "v", "video_id": "w"}', r"key 'video_id': line 2: appears twice in one JSON"),
+            ('{"moment_id": "m", "video_id": "v", "video_id": "w"}',
+             r"key 'video_id': line 2: appears twice in one JSON"),
             (_moment("", "v", 1.0, (0, 1), (1, 2)), r"key 'moment_id': line 2: is '', expected a non-empty string"),
             (_moment("m", 7, 1.0, (0, 1), (1, 2)), r"key 'video_id': line 2: is 7"),
             (_moment("m", "v", None, (0, 1), (1, 2)), r"key 'stop_timestamp': line 2: missing or null"),

@@ -36,7 +36,7 @@ class TestLayerSelection:
     @pytest.mark.parametrize(("spec", "kind", "layers"), [
         ("2", "single", ("2",)), ("1-3", "mean", ("1", "2", "3")), ("3,1", "mean", ("1", "3")),
         ("weighted", "weighted", ("0", "1", "2", "3")), ("default", "single", ("3",)), ("2-2", "single", ("2",)),
-    ])  # fmt: skip
+    ])
     def test_grammar(self, spec: str, kind: str, layers: tuple) -> None:
         selection = parse_layers(spec, ("0", "1", "2", "3"), default="3")
         assert (selection.kind, selection.layers) == (kind, layers)

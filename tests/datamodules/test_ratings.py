@@ -98,7 +98,7 @@ class TestLoadRatings:
         ("bad", "column", "value"),
         [("abc", "Question_2_1_1", "'abc'"), ("3.5", "Question_2_1_1", "'3.5'"), ("-1", "Question_2_1_1", "'-1'"),
          ("nan", "Question_2_1_1", "'nan'"), ("10", "Question_2_1_1", "'10'")],
-    )  # fmt: skip
+    )
     def test_bad_rating_cell_names_line_column_value(self, tmp_path: Path, bad: str, column: str, value: str) -> None:
         rows = _good_rows()
         rows[2][4] = bad  # line 5, second rating column

@@ -198,7 +198,7 @@ class TestGenerateSyntheticCache:
         assert sorted(truth["silent_factor_dimensions"]) == sorted(truth["inaudible_dimensions"])
         assert sorted(truth["factorless_dimensions"]) == ["pedal_clarity", "timing"]
         sizes = np.bincount(np.array(truth["label_model"]["primary_factor"])[np.array(truth["label_model"][
-            "primary_factor"]) >= 0], minlength=4)  # fmt: skip
+            "primary_factor"]) >= 0], minlength=4)
         assert sizes.tolist() == [4, 5, 4, 4]
 
     def test_parallel_analysis_recovers_the_four_factors(self, segment_view):
@@ -300,7 +300,8 @@ class TestGenerateSyntheticCache:
     def test_refuses_a_foreign_directory(self, tmp_path):
         (tmp_path / "mine").mkdir()
         (tmp_path / "mine" / "notes.txt").write_text("keep me")
-        with pytest.raises(FileExistsError, match=r"mine is a non-empty directory without a synthetic ground_truth.json"):
+        with pytest.raises(FileExistsError,
+                           match=r"mine is a non-empty directory without a synthetic ground_truth.json"):
             generate_synthetic_cache(tmp_path / "mine")
 
     @pytest.mark.parametrize(("seed", "error", "match"), [
@@ -317,7 +318,8 @@ class TestDownstream:
         segments = segment_moments(load_moments(cache_dir / "all_moments.jsonl"))
         planted = {entry["segment_id"]: entry for entry in truth["masterclass"]["segments"]}
         assert set(segments.keys) == set(planted)
-        kinds = {key: "stop" if label == 1 else "continue" for key, label in zip(segments.keys, segments.labels, strict=True)}
+        kinds = {key: "stop" if label == 1 else "continue"
+                 for key, label in zip(segments.keys, segments.labels, strict=True)}
         assert kinds == {key: entry["kind"] for key, entry in planted.items()}
         embeddings = torch.load(cache_dir / "masterclass_embeddings.pt", weights_only=True)
         assert set(embeddings) == set(planted)

@@ -75,7 +75,7 @@ class TestAttentionPoolingProber:
     def test_planted_sparse_frame_dimension(self, sparse_cache) -> None:
         """Label 0 lives in 3 marker frames out of 20-35: attention hears it, stats-pooled Ridge cannot."""
         attention = cross_validate("attention", sparse_cache, None, seed=0, hidden_dim=16, learning_rate=3e-2,
-                                   max_epochs=15, batch_size=16, accelerator="cpu")  # fmt: skip
+                                   max_epochs=15, batch_size=16, accelerator="cpu")
         ridge = cross_validate("ridge", sparse_cache, None, seed=0)
         r2_attention = r2_per_dimension(*attention.scored(sparse_cache.labels)[:2])
         r2_ridge = r2_per_dimension(*ridge.scored(sparse_cache.labels)[:2])
@@ -101,7 +101,7 @@ def test_batch_size_one_replays_the_original_loop(linear_cache) -> None:
     prober = AttentionPoolingProber(hidden_dim=8, max_epochs=3, batch_size=1, seed=4, accelerator="cpu")
     predictions, rows = prober.fit(datamodule).predict(datamodule.predict_dataloader())
     embeddings = {key: torch.from_numpy(cache.store.frames(int(row)))
-                  for key, row in zip(cache.keys, cache.store_rows, strict=True)}  # fmt: skip
+                  for key, row in zip(cache.keys, cache.store_rows, strict=True)}
     original, _ = attention_probe(embeddings, list(cache.keys), cache.labels,
                                   [(datamodule.fit_rows_, datamodule.val_rows_)], max_epochs=3, seed=4, hidden_dim=8)
     np.testing.assert_allclose(predictions, original[rows], rtol=0, atol=1e-5)

@@ -97,7 +97,7 @@ class TestAttentionEarlyStoppingProber:
     @pytest.mark.filterwarnings("ignore:ridge_tuned")
     def test_never_reads_the_fold_val_rows_and_restores_best(self, linear_cache, monkeypatch) -> None:
         prober = AttentionEarlyStoppingProber(hidden_dim=4, n_heads=2, max_epochs=6, patience=2, batch_size=8,
-                                              accelerator="cpu", ridge_alphas=np.logspace(-2, 8, 21))  # fmt: skip
+                                              accelerator="cpu", ridge_alphas=np.logspace(-2, 8, 21))
         datamodule = FoldDataModule(linear_cache, fold=2, seed=0, **prober.datamodule_kwargs())
         read = []
         original = datamodule.loader
@@ -141,7 +141,7 @@ class TestAttentionEarlyStoppingProber:
     def test_fit_predict_is_seeded(self, linear_cache) -> None:
         def run(seed: int) -> np.ndarray:
             prober = AttentionEarlyStoppingProber(hidden_dim=4, n_heads=2, max_epochs=2, patience=1, batch_size=8,
-                                                  seed=seed, accelerator="cpu")  # fmt: skip
+                                                  seed=seed, accelerator="cpu")
             datamodule = FoldDataModule(linear_cache, fold=0, seed=0, **prober.datamodule_kwargs())
             predictions, rows = prober.fit(datamodule).predict(datamodule.predict_dataloader())
             assert predictions.shape == (len(datamodule.val_rows_), 19)
@@ -158,7 +158,7 @@ class TestAttentionEarlyStoppingProber:
         ({"weight_decay": -1.0}, "learning_rate must be > 0 and weight_decay >= 0"),
         ({"dropout": -0.1}, r"dropout must be in \[0, 1\), got -0.1"),
         ({"search_space": {"hidden_dim": [8, 0]}, "n_candidates": 3}, "hidden_dim must be a positive integer, got 0"),
-    ])  # fmt: skip
+    ])
     def test_bad_hyper_parameters_raise_in_fit(self, linear_cache, params: dict, message: str) -> None:
         prober = AttentionEarlyStoppingProber(**params)
         assert prober.get_params()[next(iter(params))] == next(iter(params.values()))

@@ -38,7 +38,8 @@ class TestDescriptorBaseline:
         result = descriptor_baseline(descriptors, ["a_s", "b", "c", "d"], labels, folds, groups)
         r2 = np.array([r2_score(labels[result.rows, d], result.y_pred[:, d]) for d in range(19)])
         assert r2[0] > 0.8 and r2[1] > 0.8 and np.all(r2[2:] < 0.1)
-        assert result.name == "descriptors" and "a_s, b, c, d" in result.protocol and result.rows.size == labels.shape[0]
+        assert (result.name == "descriptors" and "a_s, b, c, d" in result.protocol
+                and result.rows.size == labels.shape[0])
 
     @pytest.mark.filterwarnings("ignore:ridge_tuned")
     def test_equals_a_scaler_ridge_pipeline_at_the_chosen_alphas(self, planted, monkeypatch) -> None:
@@ -65,7 +66,7 @@ class TestDescriptorBaseline:
     @pytest.mark.parametrize(("shape", "names", "message"), [
         ((180, 3), list("abcd"), r"descriptors has shape \(180, 3\); expected \(180, 4\)"),
         ((10, 4), list("abcd"), r"descriptors has shape \(10, 4\); expected \(180, 4\)"),
-    ])  # fmt: skip
+    ])
     def test_bad_shapes(self, planted, shape, names, message) -> None:
         _, labels, folds, groups = planted
         with pytest.raises(ValueError, match=message):

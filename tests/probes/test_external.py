@@ -16,7 +16,7 @@ class TestExternalLoader:
     def test_same_store_rows_give_the_fold_predictions(self, linear_cache, view: str) -> None:
         datamodule = FoldDataModule(linear_cache, fold=1, view=view, batch_size=8)
         prober = RidgeProber() if view == "stats" else AttentionPoolingProber(hidden_dim=4, max_epochs=1, batch_size=8,
-                                                                              accelerator="cpu")  # fmt: skip
+                                                                              accelerator="cpu")
         prober.fit(datamodule)
         expected, rows = prober.predict(datamodule.predict_dataloader())
         store_rows = linear_cache.store_rows[rows]

@@ -19,7 +19,8 @@ def _separate_copies(module: BatchedMLPModule) -> list[nn.Sequential]:
     """One nn.Sequential per output, initialised from the batched module's slices."""
     copies = []
     for k in range(module.hparams.n_outputs):
-        first, second = nn.Linear(module.hparams.input_dim, module.hparams.hidden_dim), nn.Linear(module.hparams.hidden_dim, 1)
+        first, second = (nn.Linear(module.hparams.input_dim, module.hparams.hidden_dim),
+                         nn.Linear(module.hparams.hidden_dim, 1))
         with torch.no_grad():
             first.weight.copy_(module.weight1[k].T)
             first.bias.copy_(module.bias1[k])
@@ -32,7 +33,8 @@ def _separate_copies(module: BatchedMLPModule) -> list[nn.Sequential]:
 class TestBatchedMLPModule:
     def test_batched_training_equals_one_by_one(self) -> None:
         torch.manual_seed(0)
-        module = BatchedMLPModule(input_dim=7, n_outputs=19, hidden_dim=5, learning_rate=1e-2, weight_decay=1e-3).double()
+        module = BatchedMLPModule(input_dim=7, n_outputs=19, hidden_dim=5, learning_rate=1e-2,
+                                  weight_decay=1e-3).double()
         copies = _separate_copies(module)
         generator = torch.Generator().manual_seed(1)
         features = torch.randn(40, 7, generator=generator, dtype=torch.float64)
@@ -104,7 +106,7 @@ class TestMLPProber:
         original = mlp_per_dimension(
             linear_cache.stats_features().astype(np.float64), linear_cache.labels,
             [(datamodule.fit_rows_, datamodule.val_rows_)], max_epochs=6, seed=3, hidden_dim=16, batch_size=8,
-        )  # fmt: skip
+        )
         np.testing.assert_allclose(predictions, original[rows], rtol=0, atol=1e-5)
 
     def test_does_not_disturb_global_rng(self, linear_cache) -> None:
@@ -118,7 +120,7 @@ class TestMLPProber:
         ({"max_epochs": 0}, "max_epochs must be a positive integer, got 0"),
         ({"hidden_dim": 2.5}, "hidden_dim must be a positive integer, got 2.5"),
         ({"learning_rate": 0.0}, "learning_rate must be > 0"),
-    ])  # fmt: skip
+    ])
     def test_bad_hyper_parameters_raise_in_fit(self, linear_cache, params: dict, message: str) -> None:
         prober = MLPProber(**params)
         assert prober.get_params()[next(iter(params))] == next(iter(params.values()))

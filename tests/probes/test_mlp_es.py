@@ -70,7 +70,7 @@ class TestPerOutputBestWeights:
         datamodule = FoldDataModule(linear_cache, fold=0, view="stats", batch_size=8, inner_val_fraction=0.25, seed=0)
         datamodule.setup()
         prober = MLPEarlyStoppingProber(hidden_dim=6, learning_rate=3e-2, max_epochs=8, patience=8, batch_size=8,
-                                        n_candidates=1, accelerator="cpu")  # fmt: skip
+                                        n_candidates=1, accelerator="cpu")
         return prober, datamodule, _fit_recording(prober, datamodule)
 
     def test_each_output_keeps_its_own_best_epoch(self, trained) -> None:
@@ -99,14 +99,14 @@ class TestPerOutputBestWeights:
     def test_stops_after_patience_epochs_without_improvement(self, linear_cache) -> None:
         datamodule = FoldDataModule(linear_cache, fold=1, view="stats", batch_size=8, inner_val_fraction=0.25, seed=0)
         prober = MLPEarlyStoppingProber(hidden_dim=4, learning_rate=0.3, max_epochs=200, patience=2, batch_size=8,
-                                        n_candidates=1, accelerator="cpu")  # fmt: skip
+                                        n_candidates=1, accelerator="cpu")
         epochs = _fit_recording(prober, datamodule)
         assert len(epochs) == int(prober.best_epoch_.max()) + 2 + 1 < 200
 
     @pytest.mark.parametrize(("kwargs", "error", "match"), [
         ({"n_outputs": 19, "patience": 0}, ValueError, "patience must be a positive integer, got 0"),
         ({"n_outputs": 19, "patience": 1.5}, ValueError, "patience must be a positive integer, got 1.5"),
-    ])  # fmt: skip
+    ])
     def test_bad_settings_raise_in_init(self, kwargs, error, match) -> None:
         with pytest.raises(error, match=match):
             PerOutputBestWeights(**kwargs)
@@ -130,7 +130,7 @@ class TestMLPEarlyStoppingProber:
     def test_never_reads_the_fold_val_rows_and_is_seeded(self, linear_cache, monkeypatch) -> None:
         def run(seed: int) -> tuple[np.ndarray, np.ndarray]:
             prober = MLPEarlyStoppingProber(hidden_dim=8, max_epochs=4, patience=2, batch_size=16, seed=seed,
-                                            accelerator="cpu")  # fmt: skip
+                                            accelerator="cpu")
             datamodule = FoldDataModule(linear_cache, fold=2, seed=0, **prober.datamodule_kwargs())
             read = []
             original = datamodule.loader
@@ -167,7 +167,7 @@ class TestMLPEarlyStoppingProber:
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
         ({"search_space": {"momentum": [0.9]}}, r"search_space names \['momentum'\], which are not hyper-parameters"),
         ({"n_candidates": 0}, "n_candidates must be a positive integer, got 0"),
-    ])  # fmt: skip
+    ])
     def test_bad_hyper_parameters_raise_in_fit(self, linear_cache, params: dict, message: str) -> None:
         prober = MLPEarlyStoppingProber(**params)
         assert prober.get_params()[next(iter(params))] == next(iter(params.values()))

@@ -29,7 +29,8 @@ def write_dist_info(site: Path) -> Path:
     project = tomllib.loads((PLUGIN_SOURCE / "pyproject.toml").read_text())["project"]
     dist_info = site / f"{project['name']}-{project['version']}.dist-info"
     dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\n"
+                                        f"Version: {project['version']}\n")
     lines = [f"[{group}]" + "".join(f"\n{name} = {value}" for name, value in entries.items())
              for group, entries in project["entry-points"].items()]
     (dist_info / "entry_points.txt").write_text("\n\n".join(lines) + "\n")
@@ -49,7 +50,8 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 class TestExamplePlugin:
     def test_pyproject_declares_the_entry_point(self) -> None:
         project = tomllib.loads((PLUGIN_SOURCE / "pyproject.toml").read_text())["project"]
-        assert project["entry-points"][ENTRY_POINT_GROUP] == {"example_knn": "pb_example_plugin:NearestNeighboursProber"}
+        assert (project["entry-points"][ENTRY_POINT_GROUP]
+                == {"example_knn": "pb_example_plugin:NearestNeighboursProber"})
 
     def test_not_found_without_the_dist_info(self) -> None:
         assert "example_knn" not in available_probers()
@@ -69,7 +71,8 @@ class TestExamplePlugin:
         out = tmp_path / "run"
         command = [sys.executable, "-m", "benchmarks.run", "--cache", str(linear_cache.directory), "--out", str(out),
                    "--sections", "probing", "--probes", "example_knn", "--permutations", "0", "--bootstrap", "10"]
-        completed = subprocess.run(command, cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=300)
+        completed = subprocess.run(command, cwd=REPOSITORY, env=environment, capture_output=True, text=True,
+                                   timeout=300)
         assert completed.returncode == 0, completed.stderr[-2000:]
         assert (out / "predictions" / "example_knn" / "oof.csv").is_file()
         audit = json.loads((out / "audit.json").read_text())

@@ -23,11 +23,12 @@ EXPECTED = {
     "ridge": ("stats", "faithful"), "ridge_tuned": ("stats", "tuned"), "attention": ("frames", "faithful"),
     "attention_es": ("frames", "tuned"), "mlp": ("stats", "faithful"), "factor": ("stats", "corrected"),
     "factor_leaky": ("stats", "leaky"),
-}  # fmt: skip
+}
 
 
 def _prober_class(name: str, view: str = "stats") -> type:
-    return type(f"Plugin_{name}", (Prober,), {"name": name, "view": view, "__init__": lambda self, k=1: setattr(self, "k", k)})
+    return type(f"Plugin_{name}", (Prober,),
+                {"name": name, "view": view, "__init__": lambda self, k=1: setattr(self, "k", k)})
 
 
 def _entry_point(name: str, loaded: object, dist: str | None = "fake-dist") -> mock.Mock:
@@ -89,16 +90,19 @@ class TestEntryPoints:
     def test_two_plugins_with_one_name(self, plugins) -> None:
         plugins.extend([_entry_point("twin", _prober_class("twin"), dist="first"),
                         _entry_point("twin", _prober_class("twin"), dist="second")])
-        with pytest.raises(ValueError, match="'twin' is declared twice: by entry point .*first 1.0 and by .*second 1.0"):
+        with pytest.raises(ValueError,
+                           match="'twin' is declared twice: by entry point .*first 1.0 and by .*second 1.0"):
             available_probers()
 
     def test_name_must_match_the_entry_point(self, plugins) -> None:
         plugins.append(_entry_point("alias", _prober_class("real_name"), dist=None))
-        with pytest.raises(ValueError, match="the class declares name 'real_name'; expected the entry-point name 'alias'"):
+        with pytest.raises(ValueError,
+                           match="the class declares name 'real_name'; expected the entry-point name 'alias'"):
             available_probers()
 
     @pytest.mark.parametrize(("loaded", "error", "message"), [
-        (_prober_class("bad_view", view="audio"), ValueError, r"\.view is 'audio'; expected one of \['frames', 'stats'\]"),
+        (_prober_class("bad_view", view="audio"), ValueError,
+         r"\.view is 'audio'; expected one of \['frames', 'stats'\]"),
         (type("NoName", (), {"view": "stats", "fit": None, "predict": None}), ValueError, r"NoName\.name is None"),
         (type("NoFit", (), {"name": "no_fit", "view": "stats", "variant": "tuned"}), TypeError,
          r"NoFit has no fit\(\) method \(subclass probes\.base\.Prober"),
@@ -107,7 +111,7 @@ class TestEntryPoints:
         (type("Odd", (Prober,), {"name": "odd", "view": "stats", "variant": "best"}), ValueError,
          r"Odd\.variant is 'best'; expected one of \['faithful', 'tuned', 'corrected', 'leaky'\]"),
         (lambda: None, TypeError, "expected a prober class"),
-    ])  # fmt: skip
+    ])
     def test_plugin_contract(self, plugins, loaded, error, message) -> None:
         plugins.append(_entry_point(getattr(loaded, "name", "x"), loaded))
         with pytest.raises(error, match=message):

@@ -36,7 +36,7 @@ class TestSearchCandidates:
         ({"lr": 1}, {"lr": []}, 2, r"search_space gives no values for \['lr'\]"),
         ({"lr": 1}, {"lr": [1]}, 0, "n_candidates must be a positive integer, got 0"),
         ({"lr": 1}, {"lr": [1]}, True, "n_candidates must be a positive integer, got True"),
-    ])  # fmt: skip
+    ])
     def test_bad_arguments(self, defaults, space, n, message) -> None:
         with pytest.raises(ValueError, match=message):
             search_candidates(defaults, space, n, seed=0)

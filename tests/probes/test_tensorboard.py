@@ -58,7 +58,7 @@ class TestTensorBoardLogging:
     @pytest.mark.filterwarnings("ignore:ridge_tuned")
     def test_cross_validate_writes_one_run_per_fold(self, linear_cache, tmp_path) -> None:
         cross_validate("ridge_tuned", linear_cache, tmp_path, logger_root=tmp_path / "tensorboard",
-                       alphas=[0.1, 1.0, 10.0])  # fmt: skip
+                       alphas=[0.1, 1.0, 10.0])
         runs = sorted(path.name for path in (tmp_path / "tensorboard" / "ridge_tuned").iterdir())
         assert runs == ["fold0", "fold1", "fold2"]
         names, _ = _hparams(_read(tmp_path / "tensorboard" / "ridge_tuned" / "fold2"))

@@ -1,4 +1,5 @@
-"""``python -m benchmarks.speed.original.run``: the original approach end to end in one process, timed section by section.
+"""``python -m benchmarks.speed.original.run``: the original approach end to end in one process, timed section by
+section.
 
 Writes ``--result`` (JSON: per-section wall and CPU time and peak memory, counts for the FLOP tally) and
 ``--predictions`` (npz: keys, and out-of-fold predictions ``(n_segments, 19)`` of ``ridge``, ``attention``, ``mlp``).

@@ -115,7 +115,7 @@ class TestCrossValidate:
     @pytest.mark.parametrize(("name", "params"), [
         ("mlp", {"hidden_dim": 4, "max_epochs": 2, "batch_size": 8, "accelerator": "cpu"}),
         ("attention", {"hidden_dim": 4, "max_epochs": 1, "batch_size": 8, "accelerator": "cpu"}),
-    ])  # fmt: skip
+    ])
     def test_seeded_runs_repeat_exactly(self, linear_cache, tmp_path, name: str, params: dict) -> None:
         first = cross_validate(name, linear_cache, tmp_path / "a", seed=4, **params)
         second = cross_validate(name, linear_cache, tmp_path / "b", seed=4, **params)
@@ -131,7 +131,7 @@ class TestPermutationNull:
     @pytest.mark.parametrize(("stacked", "reference", "params"), [
         ("ridge", RefitRidge, {"alpha": 1.0}),
         ("ridge_tuned", RefitRidge, {"alphas": [0.1, 1.0, 10.0, 100.0, 1e3, 1e4]}),
-    ])  # fmt: skip
+    ])
     @pytest.mark.filterwarnings("ignore:ridge_tuned")
     def test_stacked_solve_equals_refits(self, linear_cache, stacked, reference, params) -> None:
         fast = permutation_null(stacked, linear_cache, 4, seed=7, **params)

@@ -26,7 +26,8 @@ def _fluidsynth_missing() -> str | None:
     try:
         import fluidsynth  # noqa: F401
     except (ImportError, OSError) as error:
-        return f"pyfluidsynth or the FluidSynth library is missing ({error}); pip install pyfluidsynth, apt-get install fluidsynth"
+        return (f"pyfluidsynth or the FluidSynth library is missing ({error}); pip install pyfluidsynth, "
+                "apt-get install fluidsynth")
     if not SOUNDFONT.is_file():
         return f"{SOUNDFONT} is missing; apt-get install fluid-soundfont-gm"
     return None
@@ -62,7 +63,8 @@ class TestRenderer:
         assert rms(held, 0.6, 1.3) > 5 * rms(dry, 0.6, 1.3)
 
     def test_a_render_does_not_depend_on_the_ones_before(self, tmp_path: Path) -> None:
-        first, _ = read_performance(write_midi(tmp_path / "x_4bars_1_1.mid", notes=[(60, 90, 0.0, 0.5), (64, 70, 0.3, 1.0)]))
+        first, _ = read_performance(write_midi(tmp_path / "x_4bars_1_1.mid",
+                                               notes=[(60, 90, 0.0, 0.5), (64, 70, 0.3, 1.0)]))
         other, _ = read_performance(write_midi(tmp_path / "y_4bars_1_1.mid", notes=[(40, 120, 0.0, 2.0)],
                                                controls=[(64, 127, 0.1)]))
         renderer = Renderer(RenderSettings(SOUNDFONT, sample_rate_hz=RATE))
@@ -80,7 +82,7 @@ class TestRenderer:
         ({"sample_rate_hz": 100}, ValueError, "sample_rate_hz=100: expected an integer rate"),
         ({"gain": 0.0}, ValueError, "expected gain in"),
         ({"program": 128}, ValueError, "program=128: expected a General MIDI preset"),
-    ])  # fmt: skip
+    ])
     def test_bad_settings(self, settings: dict, error: type, message: str) -> None:
         with pytest.raises(error, match=message):
             Renderer(RenderSettings(**{"soundfont": SOUNDFONT, **settings}))
@@ -102,10 +104,12 @@ class TestRenderFiles:
         rate, audio = wavfile.read(tmp_path / "out" / "lead_4bars_1_1.wav")
         assert rate == RATE and audio.dtype == np.float32 and audio.shape == (round(1.5 * RATE),)
         manifest = json.loads((tmp_path / "out" / MANIFEST_FILE).read_text())
-        assert manifest["settings"]["soundfont_name"] == "FluidR3_GM.sf2" and len(manifest["settings"]["soundfont_sha256"]) == 64
+        assert (manifest["settings"]["soundfont_name"] == "FluidR3_GM.sf2"
+                and len(manifest["settings"]["soundfont_sha256"]) == 64)
         assert manifest["records"]["b_4bars_1_1"]["n_samples"] == round(2.0 * RATE) and manifest["n_skipped"] == 1
         again = render_files(files, tmp_path / "out", settings)
         assert again.n_reused == 2 and again.n_rendered == 0
         np.testing.assert_array_equal(wavfile.read(tmp_path / "out" / "lead_4bars_1_1.wav")[1], audio)
         louder = render_files(files, tmp_path / "out", RenderSettings(SOUNDFONT, sample_rate_hz=RATE, gain=2.0))
-        assert louder.n_rendered == 2 and louder.records["lead_4bars_1_1"]["peak"] > manifest["records"]["lead_4bars_1_1"]["peak"]
+        assert (louder.n_rendered == 2
+                and louder.records["lead_4bars_1_1"]["peak"] > manifest["records"]["lead_4bars_1_1"]["peak"])

@@ -21,7 +21,8 @@ def test_a_sine_has_its_level_and_its_frequency_as_centroid() -> None:
     values = dict(zip(AUDIO_DESCRIPTOR_NAMES, audio_descriptors(audio, RATE, np.zeros((10, 88))), strict=True))
     assert values["duration_s"] == pytest.approx(2.0)
     assert values["rms_db_mean"] == pytest.approx(20 * np.log10(0.5 / np.sqrt(2)), abs=0.01)  # -9.03 dB
-    assert values["rms_db_sd"] == pytest.approx(0.0, abs=0.01) and values["rms_db_p90_p10"] == pytest.approx(0, abs=0.02)
+    assert (values["rms_db_sd"] == pytest.approx(0.0, abs=0.01)
+            and values["rms_db_p90_p10"] == pytest.approx(0, abs=0.02))
     assert values["centroid_hz"] == pytest.approx(1000.0, rel=0.02)
     assert values["onsets_per_s"] == 0.0
 

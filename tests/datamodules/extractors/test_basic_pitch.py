@@ -69,7 +69,7 @@ class TestReadMono:
     @pytest.mark.parametrize(("content", "message"), [
         (None, "empty: the file holds no samples"), (np.zeros(100, np.float32), "silent: all 100 samples are 0"),
         (b"not audio", "unreadable WAV"),
-    ])  # fmt: skip
+    ])
     def test_unusable_files(self, tmp_path: Path, content, message: str) -> None:
         path = tmp_path / "bad.wav"
         if isinstance(content, bytes):

@@ -25,7 +25,8 @@ class TestMidiArticulation:
         sounding = np.zeros((2, 88))
         sounding[0, [0, 10, 11]] = [0.5, 0.25, 1.0]
         sounding[1, 87] = 0.75
-        np.testing.assert_array_equal(register_bands(sounding), [[0.75, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0.75]])
+        np.testing.assert_array_equal(register_bands(sounding),
+                                      [[0.75, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0.75]])
 
     def test_keys_down_ignore_the_pedal(self) -> None:
         # notes down 0.0-0.2 s (frames 0-4) and 0.1-0.3 s (frames 2-7)

@@ -24,13 +24,15 @@ class TestMidiDescriptors:
         """Notes at 0, 1 and 3 s (key down 0.5, 0.5, 1.0 s), velocities 40/80/120, pedal down from 1.0 to 2.0 s:
         the pedal holds note 2 (released at 1.5 s) to 2.0 s; the span is 0 to 4 s."""
         notes = [(60, 40, 0.0, 0.5), (64, 80, 1.0, 1.5), (67, 120, 3.0, 4.0)]
-        values = describe(write_midi(tmp_path / "a_4bars_1_1.mid", notes=notes, controls=[(64, 127, 1.0), (64, 0, 2.0)]))
+        values = describe(write_midi(tmp_path / "a_4bars_1_1.mid", notes=notes,
+                                     controls=[(64, 127, 1.0), (64, 0, 2.0)]))
         velocities = np.array([40, 80, 120]) / 127
         assert values["duration_s"] == pytest.approx(4.0)
         assert values["notes_per_s"] == pytest.approx(3 / 4.0)
         assert values["velocity_mean"] == pytest.approx(velocities.mean())
         assert values["velocity_sd"] == pytest.approx(velocities.std())
-        assert values["velocity_p90_minus_p10"] == pytest.approx(np.percentile(velocities, 90) - np.percentile(velocities, 10))
+        assert values["velocity_p90_minus_p10"] == pytest.approx(np.percentile(velocities, 90)
+                                                                 - np.percentile(velocities, 10))
         assert values["sustain_fraction"] == pytest.approx(1.0 / 4.0)
         assert values["soft_mean"] == 0.0
         assert values["key_down_mean_s"] == pytest.approx((0.5 + 0.5 + 1.0) / 3)
@@ -48,7 +50,8 @@ class TestMidiDescriptors:
 
     def test_stored_beside_the_frames(self, tmp_path: Path) -> None:
         files = {f"a_4bars_{player}_1": write_midi(tmp_path / f"a_4bars_{player}_1.mid",
-                                                   notes=[(60, 30 * player, 0.0, 0.5 * player)]) for player in (1, 2, 3)}
+                                                   notes=[(60, 30 * player, 0.0, 0.5 * player)])
+                 for player in (1, 2, 3)}
         extract_to_store(MidiFrameExtractor(), files, tmp_path / "store")
         store = EmbeddingStore(tmp_path / "store")
         assert store.descriptor_names == DESCRIPTOR_NAMES

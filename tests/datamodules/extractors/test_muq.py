@@ -63,10 +63,10 @@ def tiny_checkpoint(directory: Path) -> torch.nn.Module:
     muq_class, config_class = muq_classes()
     conformer = conformer_config({"hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32,
                                   "position_embeddings_type": "rotary", "num_hidden_layers": 2,
-                                  "conv_depthwise_kernel_size": 3})  # fmt: skip
+                                  "conv_depthwise_kernel_size": 3})
     with torch.random.fork_rng(devices=[]):
         model = muq_class(config_class(encoder_dim=16, encoder_depth=2, conv_dim=8, codebook_size=8,
-                                       w2v2_config=conformer, stat=dict(MSD_MEL_STATS))).eval()  # fmt: skip
+                                       w2v2_config=conformer, stat=dict(MSD_MEL_STATS))).eval()
     model.save_pretrained(str(directory))
     return model
 

@@ -39,7 +39,8 @@ class NearestNeighboursProber(Prober):
             raise ValueError(f"n_neighbors must be a positive integer, got {self.n_neighbors!r}")
         rows = np.concatenate([datamodule.fit_rows_, datamodule.inner_val_rows_])
         n_neighbors = min(self.n_neighbors, len(rows))
-        self.model_ = KNeighborsRegressor(n_neighbors=n_neighbors).fit(datamodule.features(rows), datamodule.targets(rows))
+        self.model_ = KNeighborsRegressor(n_neighbors=n_neighbors).fit(datamodule.features(rows),
+                                                                       datamodule.targets(rows))
         self.n_outputs_ = 19
         return self
 
