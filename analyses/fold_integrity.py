@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from datamodules.folds import FoldSplit
+from datamodules.inputs.folds import FoldSplit
 from datamodules.keys import excerpt_groups, parse_key, performer_groups, work_groups
 
 GROUPINGS = ("excerpt", "performer", "work")
@@ -93,7 +93,7 @@ def fold_integrity(fold_splits: Sequence[FoldSplit], label_keys: Sequence[str]) 
     Parameters
     ----------
     fold_splits : sequence of FoldSplit
-        The folds (e.g. from :func:`datamodules.folds.load_folds`).
+        The folds (e.g. from :func:`datamodules.inputs.folds.load_folds`).
     label_keys : sequence of str
         All labelled keys.
 

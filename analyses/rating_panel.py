@@ -1,7 +1,7 @@
 """One key's panel of raters, shared by the reliability statistics, and their bootstrap helpers.
 
 Ratings arrive in long format (one row per rating with its key and rater, as in
-:class:`datamodules.ratings.RatingTable`); :class:`RatingPanel` packs them per key and panel slot. ``repeats``
+:class:`datamodules.inputs.ratings.RatingTable`); :class:`RatingPanel` packs them per key and panel slot. ``repeats``
 says what a panel member is (see :mod:`analyses.reliability`).
 """
 

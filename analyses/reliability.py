@@ -1,8 +1,9 @@
 """Inter-rater reliability of the PercePiano labels, per dimension, and the R2 ceiling it implies.
 
 Input is long format: one row per rating (``ratings`` of shape ``(n_ratings, n_dimensions)`` on the 1-7 scale,
-NaN where missing) with the key and rater of each row, as in :class:`datamodules.ratings.RatingTable`. Every key has
-its own panel of raters. A rater may have rated a key more than once; ``repeats`` says what a panel member is:
+NaN where missing) with the key and rater of each row, as in :class:`datamodules.inputs.ratings.RatingTable`.
+Every key has its own panel of raters. A rater may have rated a key more than once; ``repeats`` says what a panel
+member is:
 
 - ``"mean"`` (default): a panel member is a rater; their repeated ratings of a key are averaged cell-wise first,
   so every pair that alpha compares comes from two different raters.

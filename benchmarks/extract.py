@@ -25,9 +25,9 @@ from datamodules.cache import FOLDS_FILE, LABELS_FILE, STORE_DIR, open_cache
 from datamodules.errors import DataContractError
 from datamodules.extractors import available_extractors, extract_to_store, get_extractor, input_files
 from datamodules.extractors.base import FrameExtractor
-from datamodules.folds import load_folds
+from datamodules.inputs.folds import load_folds
+from datamodules.inputs.labels import load_labels
 from datamodules.jsonio import write_json_atomic, write_text_atomic
-from datamodules.labels import load_labels
 
 REPORT_FILE = "extraction_report.json"
 PROGRESS_EVERY = 100

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from datamodules.embeddings import convert_embeddings
-from datamodules.folds import FoldSplit, load_folds
+from datamodules.inputs.folds import FoldSplit, load_folds
+from datamodules.inputs.labels import LabelTable, load_labels
 from datamodules.keys import excerpt_groups, performer_groups, work_groups
-from datamodules.labels import LabelTable, load_labels
 from datamodules.store import EmbeddingStore
 from datamodules.store_format import MANIFEST_FILE
 

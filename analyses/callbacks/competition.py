@@ -10,7 +10,7 @@ from analyses.callbacks.base import AuditSectionCallback
 from analyses.callbacks.downstream_inputs import quality_scores
 from analyses.competition_validation import competition_validation
 from analyses.context import AuditContext
-from datamodules.competition import load_recordings
+from datamodules.inputs.competition import load_recordings
 
 
 class CompetitionCallback(AuditSectionCallback):

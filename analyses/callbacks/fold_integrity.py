@@ -11,7 +11,7 @@ from analyses.callbacks.base import AuditSectionCallback
 from analyses.context import AuditContext
 from analyses.fold_integrity import fold_integrity
 from datamodules.errors import DataContractError
-from datamodules.folds import load_folds
+from datamodules.inputs.folds import load_folds
 
 
 class FoldIntegrityCallback(AuditSectionCallback):

@@ -11,7 +11,7 @@ from analyses.context import AuditContext
 from analyses.plots_reliability import plot_reliability
 from analyses.reliability import reliability
 from datamodules.dimensions import DIMENSIONS
-from datamodules.ratings import load_ratings
+from datamodules.inputs.ratings import load_ratings
 
 N_SPLITS = 100
 

@@ -13,7 +13,7 @@ from analyses.context import AuditContext
 from analyses.factor_retention import parallel_analysis
 from analyses.plots_downstream import plot_stop_auc
 from analyses.stop_prediction import build_feature_sets, stop_prediction, stop_prediction_unavailable
-from datamodules.masterclass import load_moments, segment_moments
+from datamodules.inputs.masterclass import load_moments, segment_moments
 
 
 class StopPredictionCallback(AuditSectionCallback):

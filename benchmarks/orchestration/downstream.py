@@ -20,9 +20,9 @@ from benchmarks.console import detail
 from benchmarks.orchestration.cross_validation import cross_validate
 from benchmarks.orchestration.ensemble import predict_keys
 from benchmarks.orchestration.probing import prober_kwargs, seed_runs
-from datamodules.competition import load_recordings
-from datamodules.masterclass import load_moments, segment_moments
-from datamodules.quality_predictions import load_quality_predictions
+from datamodules.inputs.competition import load_recordings
+from datamodules.inputs.masterclass import load_moments, segment_moments
+from datamodules.inputs.quality_predictions import load_quality_predictions
 
 
 def run_downstream_fits(context: AuditContext, config: RunConfig) -> None:

@@ -34,14 +34,14 @@ from datamodules.cache import (
     PercepianoCache,
     open_cache,
 )
-from datamodules.competition import load_recordings
 from datamodules.embeddings import open_embeddings, store_manifest_path
 from datamodules.errors import contract_error
 from datamodules.fold_datamodule import standardization_counts
+from datamodules.inputs.competition import load_recordings
+from datamodules.inputs.masterclass import load_moments
+from datamodules.inputs.quality_predictions import load_quality_predictions
+from datamodules.inputs.ratings import load_ratings
 from datamodules.jsonio import write_json_atomic
-from datamodules.masterclass import load_moments
-from datamodules.quality_predictions import load_quality_predictions
-from datamodules.ratings import load_ratings
 
 #: Optional inputs looked for inside the cache directory when no override is given.
 CACHE_INPUTS: dict[str, str] = {

@@ -3,7 +3,7 @@
 A rating is ``clip(round(7 * quality[d] + bias[rater] + noise[d] * eps), 1, 7)`` with ``eps ~ N(0, 1)``: the
 per-dimension noise ``noise[d]`` is planted (noisy dimensions have low reliability) and each rater's leniency
 ``bias`` shifts all 19 of their ratings. Labels are computed *from* these ratings exactly as the loader
-(:mod:`datamodules.ratings`) does: drop rows holding a value above 7, treat blank and 0 as missing, and take
+(:mod:`datamodules.inputs.ratings`) does: drop rows holding a value above 7, treat blank and 0 as missing, and take
 ``sum / count / 7`` of the rest per key and dimension.
 """
 

@@ -108,7 +108,7 @@ class TestCorrelationAnalysis:
 
 @pytest.mark.real_data
 def test_real_labels_smoke(real_data_dir):
-    from datamodules.labels import load_labels
+    from datamodules.inputs.labels import load_labels
 
     table = load_labels(real_data_dir / "crescendai" / "percepiano" / "labels.json")
     result = correlation_analysis(table.values, DIMENSIONS)

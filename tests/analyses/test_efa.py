@@ -156,7 +156,7 @@ class TestEfa:
 
 @pytest.mark.real_data
 def test_real_labels_smoke(real_data_dir):
-    from datamodules.labels import load_labels
+    from datamodules.inputs.labels import load_labels
 
     labels = load_labels(real_data_dir / "crescendai" / "percepiano" / "labels.json").values
     result = efa(labels, DIMENSIONS, 4)

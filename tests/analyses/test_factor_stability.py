@@ -81,8 +81,8 @@ class TestFactorCountBootstrap:
 
 @pytest.mark.real_data
 def test_real_labels_smoke(real_data_dir):
+    from datamodules.inputs.labels import load_labels
     from datamodules.keys import excerpt_groups
-    from datamodules.labels import load_labels
 
     table = load_labels(real_data_dir / "crescendai" / "percepiano" / "labels.json")
     assert table.values.shape[1] == len(DIMENSIONS)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from analyses.fold_integrity import fold_integrity
-from datamodules.folds import FoldSplit, load_folds
-from datamodules.labels import load_labels
+from datamodules.inputs.folds import FoldSplit, load_folds
+from datamodules.inputs.labels import load_labels
 
 # Two works; excerpts W1_4bars_{1,2}, W2_8bars_1; performers a, b, c.
 KEYS = ["W1_4bars_a_1", "W1_4bars_b_1", "W1_4bars_a_2", "W1_4bars_c_2", "W2_8bars_a_1", "W2_8bars_b_1", "odd-key"]

@@ -235,7 +235,7 @@ class TestReliability:
 class TestRealReliability:
     def test_percepiano_panel(self, real_data_dir: Path) -> None:
         from datamodules.dimensions import DIMENSIONS
-        from datamodules.ratings import load_ratings
+        from datamodules.inputs.ratings import load_ratings
 
         table = load_ratings(real_data_dir / "percepiano" / "labels" / "total_2rounds.csv")
         arrays = (table.values, table.key_index, table.rater_index)

@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from benchmarks import extract, run
-from datamodules.competition import load_recordings
 from datamodules.dimensions import DIMENSIONS
-from datamodules.masterclass import load_moments, segment_moments
-from datamodules.ratings import load_ratings
+from datamodules.inputs.competition import load_recordings
+from datamodules.inputs.masterclass import load_moments, segment_moments
+from datamodules.inputs.ratings import load_ratings
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
 
 SMALL_SPEC = SyntheticSpec(

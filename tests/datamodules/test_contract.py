@@ -13,9 +13,9 @@ from datamodules.cache import open_cache
 from datamodules.dimensions import DIMENSIONS, SHIFTED_DIMENSION_NAMES, canonical_names, dimension_index
 from datamodules.embeddings import convert_embeddings
 from datamodules.errors import DataContractError
-from datamodules.folds import load_folds
+from datamodules.inputs.folds import load_folds
+from datamodules.inputs.labels import load_labels
 from datamodules.keys import parse_key
-from datamodules.labels import load_labels
 
 KEYS = [f"Work_8bars_{player}_{segment}" for segment in (1, 2, 3) for player in ("1", "2", "Score")]
 

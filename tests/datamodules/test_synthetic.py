@@ -19,10 +19,10 @@ import torch
 
 from analyses.factor_retention import parallel_analysis
 from datamodules.cache import open_cache
-from datamodules.competition import load_recordings
 from datamodules.dimensions import DIMENSIONS, N_DIMENSIONS
+from datamodules.inputs.competition import load_recordings
+from datamodules.inputs.masterclass import load_moments, segment_moments
 from datamodules.keys import parse_key
-from datamodules.masterclass import load_moments, segment_moments
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache, make_frame_encoder, render_frames
 
 REAL_HEADER_START = ["user", "dataID", "filename", "Question_1_1_1"]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from datamodules.errors import DataContractError
-from datamodules.labels import load_labels
-from datamodules.ratings import load_ratings
+from datamodules.inputs.labels import load_labels
+from datamodules.inputs.ratings import load_ratings
 
 QUESTIONS = [f"Question_{i}_1_1" for i in range(1, 21)]
 HEADER = ["user", "dataID", "filename", *QUESTIONS, "message"]

@@ -1,4 +1,4 @@
-"""Tests for datamodules/competition.py: validation and deduplication of competition recordings."""
+"""Tests for datamodules/inputs/competition.py: validation and deduplication of competition recordings."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from datamodules.competition import load_recordings
 from datamodules.errors import DataContractError
+from datamodules.inputs.competition import load_recordings
 
 
 def _recording(recording_id: str, placement, **extra) -> dict:

@@ -1,4 +1,4 @@
-"""Tests for datamodules/masterclass.py: moment validation and STOP/CONTINUE segmentation."""
+"""Tests for datamodules/inputs/masterclass.py: moment validation and STOP/CONTINUE segmentation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from datamodules.errors import DataContractError
-from datamodules.masterclass import load_moments, segment_key, segment_moments
+from datamodules.inputs.masterclass import load_moments, segment_key, segment_moments
 
 
 def _moment(moment_id, video_id, stop, playing, feedback, **extra) -> dict:
