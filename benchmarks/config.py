@@ -12,6 +12,8 @@ from analyses.defaults import RESAMPLE_DEFAULTS
 from datamodules.clip import DEFAULT_CLIP
 
 SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding", "downstream")
+#: Settings that choose which units run, where and how fast, not what a unit computes (outside the fingerprint).
+UNFINGERPRINTED: tuple[str, ...] = ("out", "accelerator", "sections", "probes", "layer_sweep", "workers", "threads")
 #: The downstream quality prober: alpha chosen inside each training fold (the faithful alpha = 1 overfits 2 x D).
 DEFAULT_QUALITY_PROBER = "ridge_tuned"
 DEFAULT_PROBES: tuple[str, ...] = ("ridge", "ridge_tuned", "attention", "attention_es", "mlp", "mlp_es", "factor",
@@ -69,6 +71,10 @@ class RunConfig:
     prober_params : dict of str to dict
         Hyper-parameters per prober name (its ``__init__`` keywords, e.g. ``{"attention": {"lr": 5e-4}}``), used
         by every fit of that prober in the run; ``--epochs-scale`` then scales the ``max_epochs`` given here.
+    workers, threads : int or None
+        Worker processes for the trained probers' (prober, seed, fold) units and intra-op threads per unit
+        (:func:`~benchmarks.orchestration.executor.thread_plan`: default one thread per unit, or ``OMP_NUM_THREADS``,
+        and as many workers as the CPUs hold). They choose how units run, not what they compute.
     prober_plugins : dict of str to str
         Prober classes that are not installed as entry points, by name: ``{"my_probe": "my_package.probes:MyProber"}``
         (a configuration file's ``class_path`` entries).
@@ -100,6 +106,8 @@ class RunConfig:
     clip: float | None = DEFAULT_CLIP
     prober_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     prober_plugins: dict[str, str] = field(default_factory=dict)
+    workers: int | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.sections if name not in SECTIONS]
@@ -114,6 +122,10 @@ class RunConfig:
             raise ValueError(f"prober_seeds must be >= 1, got {self.prober_seeds}")
         if self.epochs_scale <= 0:
             raise ValueError(f"epochs_scale must be > 0, got {self.epochs_scale}")
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if self.clip is not None and not self.clip > 0:
             raise ValueError("clip must be > 0 (training standard deviations) or None for no clipping, "
                              f"got {self.clip}")
@@ -146,10 +158,10 @@ class RunConfig:
     def fingerprint(self) -> str:
         """SHA-256 over the settings that change any unit's result.
 
-        Excluded: the output directory, the accelerator, and which sections, probers and layer-sweep selections run
-        (they choose units of work, not how a unit computes), so a later run may add sections or probers to an output
-        directory.
+        Excluded (:data:`UNFINGERPRINTED`): the output directory, the accelerator, workers and threads, and which
+        sections, probers and layer-sweep selections run (they choose units of work and where they run, not how a
+        unit computes), so a later run may add sections or probers to an output directory.
         """
-        excluded = ("out", "accelerator", "sections", "probes", "layer_sweep")
+        excluded = UNFINGERPRINTED
         payload = {key: value for key, value in self.to_dict().items() if key not in excluded}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()

@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="clip standardised features to +-Z training standard deviations in every fold and view "
                              f"(default: {_DEFAULTS.clip}; 'off' for none)")
     parser.add_argument("--accelerator", help="Lightning accelerator: auto (cuda, mps, else cpu), cpu, ...")
+    parser.add_argument("--workers", type=int,
+                        help="worker processes for the trained probers' fold fits (default: CPUs / --threads)")
+    parser.add_argument("--threads", type=int,
+                        help="intra-op threads per fold fit (default: OMP_NUM_THREADS, else 1); Ridge solves and "
+                             "statistics use every CPU")
     parser.add_argument("--verbose", action="store_true", help="show Lightning's own messages and every step")
     parser.add_argument("--force", action="store_true", help="discard results of another configuration in --out")
     return parser

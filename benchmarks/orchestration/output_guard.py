@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from benchmarks.config import RunConfig
+from benchmarks.config import UNFINGERPRINTED, RunConfig
 from datamodules.jsonio import read_json, write_json_atomic
 
 CONFIG_FILE = "run_config.json"
@@ -45,5 +45,5 @@ def claim_output_directory(config: RunConfig, force: bool) -> None:
 
 
 def _differences(old: dict, new: dict) -> list[str]:
-    ignored = {"out", "accelerator", "sections", "probes"}
+    ignored = set(UNFINGERPRINTED)
     return sorted(key for key in set(old) | set(new) if key not in ignored and old.get(key) != new.get(key))

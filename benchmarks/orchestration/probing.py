@@ -21,6 +21,7 @@ from benchmarks.orchestration.cross_validation import (
     prober_overrides,
     seed_directories,
 )
+from benchmarks.orchestration.executor import CacheSource, FitUnit, ThreadPlan, run_units, thread_plan, torch_threads
 from benchmarks.orchestration.permutation_nulls import permutation_null
 from datamodules.cache import PercepianoCache
 from probes.descriptor_baseline import descriptor_baseline
@@ -63,14 +64,20 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
     nulls: dict[str, np.ndarray] = {}
     per_seed: dict[str, dict] = {}
     trainer_kwargs = {"enable_progress_bar": False}
+    plan = run_thread_plan(config)
+    trained = [name for name in config.probes if is_trained(name)]
+    prefitted = prefit_in_workers(context, config, trained, plan) if plan.workers > 1 else {}
     for name in config.probes:
         kwargs = prober_kwargs(name, config)
         seeds = seed_runs(name, config)
         line = ProgressLine(name, len(seeds) * len(context.cache.folds))
-        runs = [cross_validate(name, context.cache, out, seed=seed, logger_root=Path(out) / "tensorboard",
-                               trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(),
-                               on_fold=line.on_fold, **kwargs)
-                for seed, out in seeds]
+        if name in prefitted:
+            line.n_fitted, line.n_resumed = prefitted[name]
+        with torch_threads(plan.unit_threads if name in trained else plan.main_threads):
+            runs = [cross_validate(name, context.cache, out, seed=seed, logger_root=Path(out) / "tensorboard",
+                                   trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(),
+                                   on_fold=None if name in prefitted else line.on_fold, **kwargs)
+                    for seed, out in seeds]
         oof = seed_ensemble(runs)
         context.predictions[name] = oof
         if len(runs) > 1:
@@ -78,8 +85,10 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
         template = build_prober(name, config.seed, **kwargs)
         stacked = template.view == "stats" and hasattr(template, "fit_arrays")
         if stacked and config.n_permutations > 0:
-            nulls[name] = _cached_null(name, context, config, kwargs, oof.config_hash)
+            with torch_threads(plan.main_threads):
+                nulls[name] = _cached_null(name, context, config, kwargs, oof.config_hash)
         line.close((f" over {len(runs)} seeds" if len(runs) > 1 else "")
+                   + (" in worker processes" if name in prefitted else "")
                    + (f", permutation null ({config.n_permutations})" if name in nulls else ""))
     context.inputs["nulls"] = nulls
     context.inputs["seed_runs"] = per_seed
@@ -94,6 +103,41 @@ def descriptor_baseline_or_reason(cache: PercepianoCache, clip: float | None) ->
                 "segment descriptors (extractors declare them; MuQ caches converted from muq_embeddings.pt have none)")
     values, names = described
     return descriptor_baseline(values, names, cache.labels, cache.folds, np.asarray(cache.excerpts), clip=clip)
+
+
+def run_thread_plan(config: RunConfig) -> ThreadPlan:
+    """The run's workers and threads (:func:`~benchmarks.orchestration.executor.thread_plan`)."""
+    return thread_plan(config.workers, config.threads)
+
+
+def is_trained(name: str) -> bool:
+    """Whether prober ``name`` trains for epochs (its folds are the units worth a worker process each)."""
+    return "max_epochs" in build_prober(name, 0).get_params()
+
+
+def prefit_in_workers(context: AuditContext, config: RunConfig, names: list[str],
+                      plan: ThreadPlan) -> dict[str, tuple[int, int]]:
+    """Fit every (prober, seed, fold) unit of ``names`` in worker processes, writing their fold files.
+
+    Returns ``{name: (n_fitted, n_resumed)}``; the probing step then reads the folds back from the files.
+    """
+    cache = context.cache
+    source = CacheSource(cache_dir=Path(context.inputs["cache_dir"]), folds_file=config.folds_file,
+                         store_dir=cache.store.store_dir, layers=config.layers,
+                         prober_plugins=dict(config.prober_plugins))
+    units = [FitUnit(prober=name, seed=seed, fold=fold, out_dir=Path(out), kwargs=prober_kwargs(name, config),
+                     datamodule_kwargs=config.datamodule_kwargs(), logger_root=Path(out) / "tensorboard")
+             for name in names for seed, out in seed_runs(name, config) for fold in range(len(cache.folds))]
+    counts = {name: [0, 0] for name in names}
+    line = ProgressLine(f"trained probers ({plan.describe()})", len(units))
+
+    def done(unit: FitUnit, resumed: bool) -> None:
+        counts[unit.prober][int(resumed)] += 1
+        line.advance(resumed)
+
+    run_units(units, source, plan, on_done=done)
+    line.close()
+    return {name: (fitted, resumed) for name, (fitted, resumed) in counts.items()}
 
 
 def seed_runs(name: str, config: RunConfig) -> list[tuple[int, Path]]:

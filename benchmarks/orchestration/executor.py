@@ -1,0 +1,226 @@
+"""Parallel fits: a run's independent (prober, seed, fold) units of the trained probers in worker processes.
+
+The trained probers' per-segment operations are too small to use several threads (two threads fit attention no
+faster than one on this machine's two cores), and several threads that wait on each other collapse when another
+job shares the cores. So each unit runs with the few intra-op threads it can use, in as many worker processes as
+the CPUs allow; the closed-form probers (Ridge and its permutation nulls: large matrix products) stay in the main
+process with every thread.
+
+A unit fits one fold and writes its fold file, exactly as
+:func:`~benchmarks.orchestration.cross_validation.cross_validate` would (the same per-fold configuration hash, seed
+and data); the probing step then reads every fold back from those files. A fold's result depends only on its
+prober, hyper-parameters, seed and data, never on the process or the order, so a parallel run equals a sequential
+one with the same threads per unit (the sequential path uses them too).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Environment variables that size a process's thread pools (set in each worker before torch loads).
+_THREAD_VARIABLES: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """How a run spends its CPUs.
+
+    Attributes
+    ----------
+    n_cpus : int
+        CPUs this process may use (its affinity mask).
+    workers : int
+        Worker processes for the trained probers' units (1: no worker processes, units run in this process).
+    unit_threads : int
+        Intra-op threads of each unit, in a worker or in this process.
+    main_threads : int
+        Threads of this process for everything else (Ridge solves, permutation nulls, statistics).
+    """
+
+    n_cpus: int
+    workers: int
+    unit_threads: int
+    main_threads: int
+
+    def describe(self) -> str:
+        return (f"{self.workers} worker process{'es' if self.workers != 1 else ''} x {self.unit_threads} thread"
+                f"{'s' if self.unit_threads != 1 else ''} for the trained probers, {self.main_threads} for the rest "
+                f"({self.n_cpus} CPUs)")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` where that is missing)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+def thread_plan(workers: int | None = None, threads: int | None = None, n_cpus: int | None = None) -> ThreadPlan:
+    """Workers and threads for a run.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Worker processes; default: as many as the CPUs hold units of ``threads`` threads (``n_cpus // threads``).
+    threads : int, optional
+        Intra-op threads per unit; default ``OMP_NUM_THREADS`` when set, else 1.
+    n_cpus : int, optional
+        Default :func:`available_cpus`; ``OMP_NUM_THREADS`` never raises the main process above it.
+
+    Raises
+    ------
+    ValueError
+        If ``workers`` or ``threads`` is below 1, or ``OMP_NUM_THREADS`` is not a positive integer.
+    """
+    n_cpus = available_cpus() if n_cpus is None else int(n_cpus)
+    environment = os.environ.get("OMP_NUM_THREADS")
+    if environment is not None and (not environment.isdigit() or int(environment) < 1):
+        raise ValueError(f"OMP_NUM_THREADS={environment!r}: expected a positive integer")
+    for name, value in (("workers", workers), ("threads", threads)):
+        if value is not None and (isinstance(value, bool) or int(value) < 1):
+            raise ValueError(f"{name} must be >= 1, got {value!r}")
+    unit_threads = int(threads) if threads is not None else int(environment) if environment else 1
+    n_workers = int(workers) if workers is not None else max(n_cpus // unit_threads, 1)
+    main_threads = min(int(environment), n_cpus) if environment else n_cpus
+    return ThreadPlan(n_cpus=n_cpus, workers=n_workers, unit_threads=unit_threads, main_threads=main_threads)
+
+
+@contextmanager
+def torch_threads(n_threads: int):
+    """Within the block, torch uses ``n_threads`` intra-op threads (restored after)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@dataclass(frozen=True)
+class CacheSource:
+    """How a worker opens the run's cache (the store is memory-mapped: frames are never copied to workers).
+
+    Attributes
+    ----------
+    cache_dir : Path
+    folds_file : Path or None
+    store_dir : Path
+    layers : str
+        The layer selection the probers read.
+    prober_plugins : dict of str to str
+        Class-path probers to register in the worker (``RunConfig.prober_plugins``).
+    """
+
+    cache_dir: Path
+    folds_file: Path | None
+    store_dir: Path
+    layers: str
+    prober_plugins: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FitUnit:
+    """One fold of one seed run of one prober.
+
+    Attributes
+    ----------
+    prober : str
+    seed : int
+    fold : int
+    out_dir : Path
+        The seed run's output root (fold files go to ``out_dir/predictions/<prober>/``).
+    kwargs : dict
+        The prober's keyword arguments (hyper-parameters, scaled epochs, accelerator).
+    datamodule_kwargs : dict
+    logger_root : Path or None
+        TensorBoard root (one run per prober, fold and seed, as in the sequential path).
+    layers : str or None
+        A layer selection other than the source's (the layer sweep), or None.
+    """
+
+    prober: str
+    seed: int
+    fold: int
+    out_dir: Path
+    kwargs: dict[str, Any]
+    datamodule_kwargs: dict[str, Any]
+    logger_root: Path | None = None
+    layers: str | None = None
+
+
+def run_units(units: Sequence[FitUnit], source: CacheSource, plan: ThreadPlan,
+              on_done: Callable[[FitUnit, bool], None] | None = None) -> None:
+    """Fit ``units`` in ``plan.workers`` worker processes (spawned), ``plan.unit_threads`` threads each.
+
+    ``on_done(unit, resumed)`` is called in this process as each unit finishes (``resumed``: its fold file was
+    already current). The first failing unit stops the pool and is raised with the unit named.
+
+    Raises
+    ------
+    RuntimeError
+        Naming the prober, seed and fold of a unit that raised, with its error as the cause.
+    """
+    if not units:
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(plan.workers, len(units)), mp_context=context,
+                             initializer=_start_worker, initargs=(source, plan.unit_threads)) as pool:
+        pending: dict[Future, FitUnit] = {pool.submit(_fit_unit, unit): unit for unit in units}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                unit = pending.pop(future)
+                error = future.exception()
+                if error is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise RuntimeError(f"{unit.prober} (seed {unit.seed}, fold {unit.fold}) failed in a worker "
+                                       f"process: {error}") from error
+                if on_done is not None:
+                    on_done(unit, future.result())
+
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(source: CacheSource, n_threads: int) -> None:
+    """Worker initialiser: thread pools sized, class-path probers registered, the cache opened once."""
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = str(n_threads)
+    import torch
+
+    from datamodules.cache import open_cache
+    from probes.registry import register_prober
+
+    torch.set_num_threads(n_threads)
+    torch.set_num_interop_threads(1)
+    for class_path in source.prober_plugins.values():
+        register_prober(class_path)
+    _worker["source"] = source
+    _worker["cache"] = open_cache(source.cache_dir, source.folds_file, embeddings=True, store_dir=source.store_dir,
+                                  layers=source.layers)
+
+
+def _fit_unit(unit: FitUnit) -> bool:
+    """Fit (or resume) one unit in a worker; True if its fold file was already current."""
+    import dataclasses
+
+    from benchmarks.orchestration.cross_validation import cross_validate
+
+    cache = _worker["cache"]
+    if unit.layers is not None:
+        cache = dataclasses.replace(cache, store=cache.store.with_layers(unit.layers))
+    result = cross_validate(unit.prober, cache, unit.out_dir, seed=unit.seed, folds=[unit.fold],
+                            logger_root=unit.logger_root, trainer_kwargs={"enable_progress_bar": False},
+                            datamodule_kwargs=unit.datamodule_kwargs, **unit.kwargs)
+    return bool(result.resumed_folds)
