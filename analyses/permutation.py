@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from analyses._scoring import as_generator, check_ids, json_floats, resolve_dimensions
 from analyses.multiple_testing import benjamini_hochberg
@@ -128,6 +129,10 @@ class PermutationTestResult:
         return payload
 
 
+#: Confidence of the lower bound that lets a permutation test stop early (:func:`sequential_stop`).
+STOP_CONFIDENCE = 0.999
+
+
 def permutation_test_r2(
     observed_r2: np.ndarray,
     null_r2: np.ndarray,
@@ -144,7 +149,8 @@ def permutation_test_r2(
         Pooled out-of-fold R2 on the real labels.
     null_r2 : ndarray of shape (n_resamples, n_dimensions)
         The same statistic after refitting on each permutation (e.g. from
-        :func:`analyses.probe_metrics.pooled_r2_many`).
+        :func:`analyses.probe_metrics.pooled_r2_many`). NaN marks permutations not drawn for a dimension whose test
+        stopped early (:func:`sequential_stop`); each column needs at least one drawn value.
     alpha : float, default=0.05
         False discovery rate for ``audible``.
     dimensions : sequence of str, optional
@@ -164,7 +170,8 @@ def permutation_test_r2(
     Notes
     -----
     :math:`p = (1 + \\#\\{b: R^2_b \\ge R^2_{obs}\\}) / (1 + B)`, which counts the observed labelling as one
-    of the permutations and is never 0 (Phipson & Smyth 2010, doi:10.2202/1544-6115.1585).
+    of the permutations and is never 0 (Phipson & Smyth 2010, doi:10.2202/1544-6115.1585); ``B`` is the number of
+    permutations drawn for that dimension.
 
     Examples
     --------
@@ -175,11 +182,18 @@ def permutation_test_r2(
     observed = np.asarray(observed_r2, dtype=np.float64)
     if observed.ndim != 1 or not np.all(np.isfinite(observed)):
         raise ValueError(f"observed_r2 must be a finite (n_dimensions,) array, got shape {observed.shape}")
-    null = check_matrix("null_r2", null_r2)
+    null = np.asarray(null_r2, dtype=np.float64)
+    if null.ndim != 2 or np.any(np.isinf(null)):
+        raise ValueError(f"null_r2 must be a (n_resamples, n_dimensions) array without inf, got shape {null.shape}")
     if null.shape[1] != observed.shape[0]:
         raise ValueError(f"null_r2 has {null.shape[1]} columns, expected {observed.shape[0]} (one per dimension)")
+    drawn = np.sum(~np.isnan(null), axis=0)
+    if np.any(drawn == 0):
+        raise ValueError(f"null_r2 columns {np.flatnonzero(drawn == 0).tolist()} hold no drawn permutation (all NaN)")
     names = resolve_dimensions(dimensions, observed.shape[0])
-    pvalue = (1.0 + np.sum(null >= observed, axis=0)) / (1.0 + null.shape[0])
+    with np.errstate(invalid="ignore"):
+        exceed = np.sum(null >= observed, axis=0)  # NaN compares False: undrawn permutations do not count
+    pvalue = (1.0 + exceed) / (1.0 + drawn)
     corrected = benjamini_hochberg(pvalue, alpha=alpha)
     return PermutationTestResult(
         dimensions=names,
@@ -188,8 +202,8 @@ def permutation_test_r2(
         pvalue_corrected=corrected.pvalue_corrected,
         audible=corrected.reject,
         null_distribution=null,
-        null_mean=null.mean(axis=0),
-        null_q95=np.quantile(null, 0.95, axis=0),
+        null_mean=np.nanmean(null, axis=0),
+        null_q95=np.nanquantile(null, 0.95, axis=0),
         n_resamples=int(null.shape[0]),
         alpha=float(alpha),
         alternative="greater",
@@ -321,3 +335,42 @@ def _classes(groups, scheme: str, strata) -> tuple[list[np.ndarray], np.ndarray]
     for key, rows in zip(keys, members, strict=True):
         classes.setdefault(key, []).append(rows)
     return [np.stack(classes[key]) for key in sorted(classes)], names
+
+
+def sequential_stop(exceedances: np.ndarray, n_drawn: int | np.ndarray, threshold: float,
+                    confidence: float = STOP_CONFIDENCE) -> np.ndarray:
+    """Which permutation tests may stop drawing: their p-value is clearly above ``threshold``.
+
+    Parameters
+    ----------
+    exceedances : ndarray of shape (n_tests,)
+        Drawn null statistics at or above the observed one, per test.
+    n_drawn : int or ndarray of shape (n_tests,)
+        Permutations drawn per test.
+    threshold : float
+        The largest p-value that could matter: for Benjamini-Hochberg at FDR ``q`` that is ``q`` itself (the
+        threshold when every test is rejected), so a test above it can never be rejected.
+    confidence : float, default=STOP_CONFIDENCE
+        One-sided confidence of the Clopper-Pearson lower bound on the test's exceedance probability.
+
+    Returns
+    -------
+    ndarray of shape (n_tests,), bool
+        True where the lower bound exceeds ``threshold``.
+
+    Notes
+    -----
+    A sequential Monte Carlo test in the spirit of Besag & Clifford (1991, doi:10.1093/biomet/78.2.301): drawing
+    stops for a test once its p-value is known to lie above every threshold BH could use. The exceedance
+    probability ``p`` of a stopped test exceeds ``threshold`` with probability at least ``confidence``, so the
+    chance that drawing all permutations would have given it a p-value at or below ``threshold`` is below
+    ``1 - confidence`` per test; its reported p-value ``(1 + e) / (1 + n)`` from the ``n`` permutations drawn is
+    above ``threshold`` whenever it stops. Tests that never stop draw every permutation and are exact.
+    """
+    exceedances = np.asarray(exceedances, dtype=np.float64)
+    n_drawn = np.broadcast_to(np.asarray(n_drawn, dtype=np.float64), exceedances.shape)
+    if not 0 < threshold < 1 or not 0.5 < confidence < 1:
+        raise ValueError(f"threshold must be in (0, 1) and confidence in (0.5, 1), got {threshold}, {confidence}")
+    lower = np.where(exceedances > 0, stats.beta.ppf(1.0 - confidence, np.maximum(exceedances, 1),
+                                                      n_drawn - exceedances + 1), 0.0)
+    return lower > threshold

@@ -34,6 +34,8 @@ from datamodules.dimensions import DIMENSIONS
 
 #: Probers every other prober is compared with in paired bootstraps: the original's Ridge, and the tuned linear
 #: probe (the fair baseline for "do attention pooling or a nonlinear probe help?").
+#: False discovery rate of the joint Benjamini-Hochberg correction of the audibility tests.
+FDR_LEVEL = 0.05
 REFERENCE_PROBERS: tuple[str, ...] = ("ridge", "ridge_tuned")
 
 
@@ -100,7 +102,7 @@ def compare_probers(
     n_bootstrap: int = 1000,
     n_permutations: int = 200,
     seed: int = 0,
-    alpha: float = 0.05,
+    alpha: float = FDR_LEVEL,
 ) -> tuple[ProbingComparisonResult, dict[str, GroupBootstrapResult]]:
     """Score and compare probers.
 
@@ -146,7 +148,8 @@ def compare_probers(
                            n_permutations, seed)
         if null is not None:
             test = permutation_test_r2(scores.r2_pooled, null, alpha=alpha)
-            entry.update(pvalue=_list(test.pvalue), n_permutations=int(null.shape[0]), permutation_test=kind)
+            entry.update(pvalue=_list(test.pvalue), n_permutations=int(null.shape[0]), permutation_test=kind,
+                         n_permutations_drawn=[int(n) for n in np.sum(~np.isnan(null), axis=0)])
         probers[name] = entry
     tested = [name for name, entry in probers.items() if entry["pvalue"] is not None]
     audible_by = _joint_audibility(probers, tested, alpha)

@@ -57,6 +57,7 @@ def run_audit_callbacks(context: AuditContext, callbacks: list[AuditSectionCallb
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*configure_optimizers.*")
         warnings.filterwarnings("ignore", message=".*max_epochs=0.*")
+        warnings.filterwarnings("ignore", message=".*Total length of .* across ranks is zero.*")  # no batches
         torch.set_grad_enabled(True)
         trainer.fit(AuditModule(), datamodule=AuditDataModule(context))
     logger.experiment.flush()

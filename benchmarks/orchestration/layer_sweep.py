@@ -15,7 +15,15 @@ from analyses.context import AuditContext
 from benchmarks.config import RunConfig
 from benchmarks.console import ProgressLine
 from benchmarks.orchestration.cross_validation import OutOfFoldPredictions, cross_validate
-from benchmarks.orchestration.probing import prober_kwargs, seed_ensemble, seed_runs
+from benchmarks.orchestration.executor import FitUnit, torch_threads
+from benchmarks.orchestration.probing import (
+    fit_in_workers,
+    is_trained,
+    prober_kwargs,
+    run_thread_plan,
+    seed_ensemble,
+    seed_runs,
+)
 
 SWEEP_DIR = "layer_sweep"
 
@@ -29,6 +37,15 @@ def sweep_selections(layer_names: tuple[str, ...], extra: tuple[str, ...]) -> tu
 def selection_dir(spec: str) -> str:
     """A directory name for a selection (``"9-12"`` stays, ``"9,11"`` becomes ``"9_11"``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", spec)
+
+
+def _layer_config(config: RunConfig, spec: str) -> RunConfig:
+    """The run's configuration with its output under ``<out>/layer_sweep/<selection>/``."""
+    return dataclasses.replace(config, out=Path(config.out) / SWEEP_DIR / selection_dir(spec))
+
+
+def _logger_root(config: RunConfig, spec: str) -> Path:
+    return Path(config.out) / "tensorboard" / SWEEP_DIR / selection_dir(spec)
 
 
 def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
@@ -46,21 +63,36 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
     selections = sweep_selections(store.layer_names, tuple(config.layer_sweep or ()))
     sweep: dict[str, dict[str, OutOfFoldPredictions]] = {name: {} for name in config.probes}
     trainer_kwargs = {"enable_progress_bar": False}
+    plan = run_thread_plan(config)
+    trained = [name for name in config.probes if is_trained(name)]
+    reused = {name for name in config.probes if name in context.predictions}
+    prefitted = {}
+    if plan.workers > 1 and trained:
+        n_folds = len(context.cache.folds)
+        units = [FitUnit(prober=name, seed=seed, fold=fold, out_dir=Path(out), kwargs=prober_kwargs(name, config),
+                         datamodule_kwargs=config.datamodule_kwargs(), logger_root=_logger_root(config, spec),
+                         layers=spec)
+                 for spec in selections for name in trained
+                 if not (store.with_layers(spec).selection.spec == store.selection.spec and name in reused)
+                 for seed, out in seed_runs(name, _layer_config(config, spec)) for fold in range(n_folds)]
+        prefitted = fit_in_workers(context, config, units, plan, "layer sweep, trained probers")
     for spec in selections:
         cache = dataclasses.replace(context.cache, store=store.with_layers(spec))
-        layer_config = dataclasses.replace(config, out=Path(config.out) / SWEEP_DIR / selection_dir(spec))
         line = ProgressLine(f"layer sweep {spec} ({cache.store.selection.describe()})",
                             len(config.probes) * len(cache.folds) * config.prober_seeds)
         for name in config.probes:
-            if cache.store.selection.spec == store.selection.spec and name in context.predictions:
+            if cache.store.selection.spec == store.selection.spec and name in reused:
                 sweep[name][spec] = context.predictions[name]  # the main fit, same layers
                 continue
-            kwargs = prober_kwargs(name, config)
-            runs = [cross_validate(name, cache, out, seed=seed, logger_root=Path(config.out) / "tensorboard" / SWEEP_DIR
-                                   / selection_dir(spec), trainer_kwargs=trainer_kwargs,
-                                   datamodule_kwargs=config.datamodule_kwargs(),
-                                   on_fold=line.on_fold, **kwargs)
-                    for seed, out in seed_runs(name, layer_config)]
+            if (name, spec) in prefitted:
+                fitted, resumed = prefitted[(name, spec)]
+                line.n_fitted, line.n_resumed = line.n_fitted + fitted, line.n_resumed + resumed
+            with torch_threads(plan.unit_threads if name in trained else plan.main_threads):
+                runs = [cross_validate(name, cache, out, seed=seed, logger_root=_logger_root(config, spec),
+                                       trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(),
+                                       on_fold=None if (name, spec) in prefitted else line.on_fold,
+                                       **prober_kwargs(name, config))
+                        for seed, out in seed_runs(name, _layer_config(config, spec))]
             sweep[name][spec] = seed_ensemble(runs)
         line.close()
     context.inputs["layer_sweep"] = sweep

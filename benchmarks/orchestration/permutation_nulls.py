@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from analyses.permutation import permute_within_groups, pooled_r2_many
+from analyses.permutation import STOP_CONFIDENCE, permute_within_groups, pooled_r2_many, sequential_stop
 from benchmarks.orchestration.cross_validation import build_prober, cross_validate, fold_datamodule
 from datamodules.cache import PercepianoCache
 from datamodules.dimensions import N_DIMENSIONS
@@ -94,6 +94,8 @@ def permutation_null(
     trainer_kwargs: dict | None = None,
     max_stacked_targets: int = MAX_STACKED_TARGETS,
     datamodule_kwargs: dict | None = None,
+    observed: np.ndarray | None = None,
+    stop_threshold: float | None = None,
     **kwargs: Any,
 ) -> PermutationNullResult:
     """Refit ``prober`` on ``n_permutations`` permuted label sets over the folds; return the null pooled R2.
@@ -116,6 +118,12 @@ def permutation_null(
         memory of the coefficients and predictions whatever ``n_permutations`` (the null does not depend on it).
     datamodule_kwargs : dict, optional
         :class:`FoldDataModule` overrides, as for :func:`~benchmarks.orchestration.cross_validation.cross_validate`.
+    observed : ndarray of shape (19,), optional
+        The prober's pooled out-of-fold R2 on the real labels. With ``stop_threshold``, a dimension stops drawing
+        permutations once :func:`analyses.permutation.sequential_stop` shows its p-value above ``stop_threshold``
+        (Ridge probers only); its later rows of the null are NaN.
+    stop_threshold : float, optional
+        The largest p-value that matters (the FDR level of the BH correction that follows).
     **kwargs
         Prober hyper-parameters.
 
@@ -143,37 +151,67 @@ def permutation_null(
         raise ValueError(f"max_stacked_targets must be a positive integer, got {max_stacked_targets!r}")
     template = build_prober(prober, seed, **kwargs)
     stacked = template.view == "stats" and hasattr(template, "fit_arrays") and hasattr(template, "predict_arrays")
-    chunk_size = max(1, max_stacked_targets // N_DIMENSIONS) if stacked else 1
-    null = []
-    for permuted in permuted_label_sets(cache, int(n_permutations), seed, scheme, groups, strata, chunk_size):
-        if stacked:
-            null_predictions, rows = _stacked_ridge(prober, cache, permuted, seed, folds, datamodule_kwargs, kwargs)
-        else:
+    if stacked:
+        null, rows = _stacked_null(prober, cache, int(n_permutations), seed, scheme, groups, strata, folds,
+                                   max_stacked_targets, datamodule_kwargs, kwargs, observed, stop_threshold)
+    else:
+        null = []
+        for permuted in permuted_label_sets(cache, int(n_permutations), seed, scheme, groups, strata, 1):
             null_predictions, rows = _refit_each(prober, cache, permuted, seed, folds, trainer_kwargs,
                                                  datamodule_kwargs, kwargs)
-        null.append(pooled_r2_many(permuted[:, rows], null_predictions[:, rows]))  # (chunk, 19)
-    null = np.concatenate(null)
+            null.append(pooled_r2_many(permuted[:, rows], null_predictions[:, rows]))  # (1, 19)
+        null = np.concatenate(null)
+    stopped = int(np.sum(np.isnan(null[-1]))) if len(null) else 0
     return PermutationNullResult(
         null_distribution=null, n_resamples=int(n_permutations), prober=template.name, variant=template.variant,
         seed=seed, scheme=scheme, stacked_solve=stacked, n_rows=int(rows.size),
         protocol=(f"{template.name} refitted on every fold for each of {n_permutations} label permutations "
-                  f"(scheme {scheme}, seed {seed}); pooled out-of-fold R2 against the permuted labels"),
+                  f"(scheme {scheme}, seed {seed}); pooled out-of-fold R2 against the permuted labels"
+                  + (f"; {stopped} dimensions stopped early, once their p-value was above {stop_threshold:g} with "
+                     f"{STOP_CONFIDENCE:.1%} confidence" if stopped else "")),
     )
 
 
+def _stacked_null(prober, cache, n_permutations, seed, scheme, groups, strata, folds, max_stacked_targets,
+                  datamodule_kwargs, kwargs, observed, stop_threshold) -> tuple[np.ndarray, np.ndarray]:
+    """The stacked-Ridge null ``(n_permutations, 19)``: chunks of permutations, each one multi-target solve per
+    fold over the dimensions still drawing (all of them without ``stop_threshold``).
+
+    The permutations are drawn from one Generator in order whatever the chunking and stopping, so a dimension that
+    never stops gets exactly the null of a run without stopping.
+    """
+    rng = np.random.default_rng(seed)
+    groups = cache.excerpts if groups is None else groups
+    null = np.full((n_permutations, N_DIMENSIONS), np.nan)
+    active = np.ones(N_DIMENSIONS, dtype=bool)
+    exceedances = np.zeros(N_DIMENSIONS)
+    start, rows = 0, None
+    while start < n_permutations and active.any():
+        size = min(n_permutations - start, max(1, max_stacked_targets // int(active.sum())))
+        permuted = np.stack([permute_within_groups(cache.labels, groups, rng, scheme=scheme, strata=strata)
+                             for _ in range(size)])[:, :, active]  # (size, n_segments, n_active)
+        null_predictions, rows = _stacked_ridge(prober, cache, permuted, seed, folds, datamodule_kwargs, kwargs)
+        null[start:start + size, active] = pooled_r2_many(permuted[:, rows], null_predictions[:, rows])
+        start += size
+        if observed is not None and stop_threshold is not None:
+            exceedances[active] = np.sum(null[:start, active] >= np.asarray(observed)[active], axis=0)
+            active &= ~sequential_stop(exceedances, start, stop_threshold)
+    return null, rows
+
+
 def _stacked_ridge(prober, cache, permuted, seed, folds, datamodule_kwargs, kwargs) -> tuple[np.ndarray, np.ndarray]:
-    n_permutations = permuted.shape[0]
+    n_permutations, n_targets = permuted.shape[0], permuted.shape[2]
     predictions = np.full(permuted.shape, np.nan)
     all_rows = []
     for fold in range(len(cache.folds)) if folds is None else folds:
         model = build_prober(prober, seed, **kwargs)
         datamodule = fold_datamodule(model, cache, fold, seed, datamodule_kwargs)
         train, val = training_rows(datamodule), datamodule.val_rows_
-        targets = permuted[:, train].transpose(1, 0, 2).reshape(len(train), n_permutations * N_DIMENSIONS)
+        targets = permuted[:, train].transpose(1, 0, 2).reshape(len(train), n_permutations * n_targets)
         groups = np.asarray(cache.excerpts)[train]
         model.fit_arrays(datamodule.features(train), targets, groups=groups)  # one solve for all permutations
         stacked = model.predict_arrays(datamodule.features(val))  # (n_val, n_perm * 19)
-        predictions[:, val] = stacked.reshape(len(val), n_permutations, N_DIMENSIONS).transpose(1, 0, 2)
+        predictions[:, val] = stacked.reshape(len(val), n_permutations, n_targets).transpose(1, 0, 2)
         all_rows.append(val)
     return predictions, np.sort(np.concatenate(all_rows))
 

@@ -11,6 +11,8 @@ import numpy as np
 
 from analyses.baselines import BaselinePredictionsResult
 from analyses.context import AuditContext
+from analyses.probe_metrics import probe_scores
+from analyses.probing_comparison import FDR_LEVEL
 from benchmarks.config import RunConfig
 from benchmarks.console import ProgressLine
 from benchmarks.orchestration.cross_validation import (
@@ -121,23 +123,29 @@ def prefit_in_workers(context: AuditContext, config: RunConfig, names: list[str]
 
     Returns ``{name: (n_fitted, n_resumed)}``; the probing step then reads the folds back from the files.
     """
-    cache = context.cache
-    source = CacheSource(cache_dir=Path(context.inputs["cache_dir"]), folds_file=config.folds_file,
-                         store_dir=cache.store.store_dir, layers=config.layers,
-                         prober_plugins=dict(config.prober_plugins))
     units = [FitUnit(prober=name, seed=seed, fold=fold, out_dir=Path(out), kwargs=prober_kwargs(name, config),
                      datamodule_kwargs=config.datamodule_kwargs(), logger_root=Path(out) / "tensorboard")
-             for name in names for seed, out in seed_runs(name, config) for fold in range(len(cache.folds))]
-    counts = {name: [0, 0] for name in names}
-    line = ProgressLine(f"trained probers ({plan.describe()})", len(units))
+             for name in names for seed, out in seed_runs(name, config) for fold in range(len(context.cache.folds))]
+    counts = fit_in_workers(context, config, units, plan, "trained probers")
+    return {name: counts[(name, None)] for name in names}
+
+
+def fit_in_workers(context: AuditContext, config: RunConfig, units: list[FitUnit], plan: ThreadPlan,
+                   label: str) -> dict[tuple[str, str | None], tuple[int, int]]:
+    """Run ``units`` in ``plan.workers`` processes with one progress line; ``{(prober, layers): (fitted, resumed)}``."""
+    source = CacheSource(cache_dir=Path(context.inputs["cache_dir"]), folds_file=config.folds_file,
+                         store_dir=context.cache.store.store_dir, layers=config.layers,
+                         prober_plugins=dict(config.prober_plugins))
+    counts: dict[tuple[str, str | None], list[int]] = {(unit.prober, unit.layers): [0, 0] for unit in units}
+    line = ProgressLine(f"{label} ({plan.describe()})", len(units))
 
     def done(unit: FitUnit, resumed: bool) -> None:
-        counts[unit.prober][int(resumed)] += 1
+        counts[(unit.prober, unit.layers)][int(resumed)] += 1
         line.advance(resumed)
 
     run_units(units, source, plan, on_done=done)
     line.close()
-    return {name: (fitted, resumed) for name, (fitted, resumed) in counts.items()}
+    return {key: (fitted, resumed) for key, (fitted, resumed) in counts.items()}
 
 
 def seed_runs(name: str, config: RunConfig) -> list[tuple[int, Path]]:
@@ -166,11 +174,13 @@ def _cached_null(name: str, context: AuditContext, config: RunConfig, kwargs: di
                  predictions_hash: str) -> np.ndarray:
     """The prober's refit null, reused only for the same run fingerprint and the same prober configuration."""
     key = f"{context.fingerprint[:16]}_{predictions_hash[:16]}"
-    path = Path(config.out) / PREDICTIONS_DIR / name / f"permutation_null_{key}.npy"
+    path = Path(config.out) / PREDICTIONS_DIR / name / f"permutation_null_sequential_{key}.npy"
     if path.is_file():
         return np.load(path)
+    observed = probe_scores(*context.predictions[name].scored(context.cache.labels)).r2_pooled
     result = permutation_null(name, context.cache, config.n_permutations, config.seed,
-                              datamodule_kwargs=config.datamodule_kwargs(), **kwargs)
+                              datamodule_kwargs=config.datamodule_kwargs(), observed=observed,
+                              stop_threshold=FDR_LEVEL, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.npy")
     np.save(temporary, result.null_distribution)

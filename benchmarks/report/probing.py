@@ -6,8 +6,21 @@ import json
 from collections import Counter
 
 from analyses.callbacks.probing import ORIGINAL_SECTION
+from analyses.permutation import STOP_CONFIDENCE
+from analyses.probing_comparison import FDR_LEVEL
 from benchmarks.report.format import interval, table
 from datamodules.dimensions import DIMENSIONS
+
+
+def _stopped_text(probers: dict) -> str:
+    """How many dimensions of each Ridge prober stopped early, and after how many permutations at least."""
+    parts = []
+    for name, entry in probers.items():
+        drawn = entry.get("n_permutations_drawn")
+        if drawn and min(drawn) < max(drawn):
+            stopped = [n for n in drawn if n < max(drawn)]
+            parts.append(f"{name}: {len(stopped)} dimensions stopped after {min(stopped)}-{max(stopped)}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def render_probing(audit: dict) -> tuple[str, list[str]] | None:
@@ -25,8 +38,12 @@ def render_probing(audit: dict) -> tuple[str, list[str]] | None:
             f"all out-of-fold rows is the main number, the mean of per-fold R2 is given beside it (the original "
             f"notebook mixed the two); 95% CIs from {result['n_bootstrap']} bootstrap resamples of whole excerpts; "
             f"p-values from {result['n_permutations']} permutations of labels in excerpt blocks (Ridge probers: "
-            f"refitted per permutation; trained probers: their out-of-fold predictions against labels permuted within "
-            f"each validation fold, no refit), BH-corrected jointly over all tested probers and dimensions; leaky "
+            f"refitted per permutation, a dimension stopping early once the {STOP_CONFIDENCE:.1%} Clopper-Pearson "
+            f"lower bound of its p-value is above the FDR level {FDR_LEVEL:g}, the largest threshold BH can use, so "
+            f"that a stopped test would have been significant with all permutations with probability below "
+            f"{1 - STOP_CONFIDENCE:.1g}{_stopped_text(probers)}; trained probers: their out-of-fold predictions "
+            f"against labels permuted within each validation fold, no refit), BH-corrected jointly over all tested "
+            f"probers and dimensions; leaky "
             f"variants are not tested; seed {result['seed']}. Variants: `ridge`, `attention`, `mlp` are the original "
             f"recipes (faithful); `ridge_tuned`, `attention_es`, `mlp_es` tune or stop early inside the training part "
             f"only; `factor` fits the label PCA in each training fold, `factor_leaky` on all labels "

@@ -48,7 +48,8 @@ class TestPermutationTestR2:
         [
             (np.zeros((19, 1)), np.zeros((5, 19)), "observed_r2 must be a finite"),
             (np.zeros(19), np.zeros((5, 18)), "null_r2 has 18 columns, expected 19"),
-            (np.zeros(19), np.full((5, 19), np.nan), "null_r2 holds NaN"),
+            (np.zeros(19), np.full((5, 19), np.nan), "hold no drawn permutation"),
+            (np.zeros(19), np.full((5, 19), np.inf), "without inf"),
         ],
     )
     def test_errors(self, observed, null, match):

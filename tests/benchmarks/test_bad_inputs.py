@@ -1,4 +1,4 @@
-"""Bad inputs through the command line: ``python -m benchmarks.run`` and ``python -m benchmarks.extract``.
+"""Bad inputs through the command line: ``python -m benchmarks.run`` (``benchmarks.extract``: its own file).
 
 Every broken input either stops the run with exit code 2 and one ``error:`` line naming the file, the key or line
 and the problem (no traceback), or is excluded and counted in ``audit.json`` / ``extraction_report.json``.
@@ -14,15 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pretty_midi
 import pytest
 import torch
 
-from benchmarks import extract, run
+from benchmarks import run
 from datamodules.dimensions import DIMENSIONS
-from datamodules.inputs.competition import load_recordings
-from datamodules.inputs.masterclass import load_moments, segment_moments
-from datamodules.inputs.ratings import load_ratings
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
 
 SMALL_SPEC = SyntheticSpec(
@@ -352,140 +348,3 @@ class TestOptionalInputs:
         code, error = run_cli(cache, "labels,probing,downstream", [option, f"/nonexistent/{file}"], capsys)
         assert_clear_error(code, error, file, r"file not found")
         assert f"error: {option} /nonexistent/{file}: file not found" in error
-
-
-class TestCountedExclusions:
-    """Inputs that are usable in part: the run finishes and ``audit.json`` counts and names what was left out."""
-
-    def test_exclusions_are_counted(self, cache, capsys) -> None:
-        labels = json.loads((cache / "labels.json").read_text())
-        dropped_keys = list(labels)[-3:]  # labelled keys without embeddings (in a fold or held out)
-        embeddings = torch.load(cache / "muq_embeddings.pt")
-        embeddings = {key: value for key, value in embeddings.items() if key not in dropped_keys}
-        embeddings["Extra_4bars_1_1"] = torch.ones((4, 16))  # embedded, not labelled
-        torch.save(embeddings, cache / "muq_embeddings.pt")
-
-        ratings = (cache / "total_2rounds.csv").read_text().splitlines()
-        n_dropped_before = load_ratings(cache / "total_2rounds.csv").report.n_dropped_rows
-        off_scale = ratings[1].split(",")
-        off_scale[3] = "9"  # a rating above 7 drops its row
-        unlabelled = ratings[1].split(",")
-        unlabelled[2] = "Unlabelled_4bars_1_1.wav"
-        rows = [*ratings, ",".join(off_scale), ",".join(unlabelled)]
-        (cache / "total_2rounds.csv").write_text("\n".join(rows) + "\n")
-
-        records = (cache / "recordings.jsonl").read_text()
-        n_duplicates_before = load_recordings(cache / "recordings.jsonl").n_duplicates
-        (cache / "recordings.jsonl").write_text(records + records.splitlines()[0] + "\n")  # an identical duplicate
-
-        segments = segment_moments(load_moments(cache / "all_moments.jsonl")).keys
-        recordings = load_recordings(cache / "recordings.jsonl").recording_ids
-        masterclass = torch.load(cache / "masterclass_embeddings.pt")
-        del masterclass[segments[2]]  # a segment without embeddings ...
-        torch.save(masterclass, cache / "masterclass_embeddings.pt")
-        predicted = [*segments[2:], *recordings[1:], "unknown_id"]  # ... and two others without predictions
-        extra = quality_file({"dimensions": NAMES, "predictions": {key: GOOD_ROW for key in predicted}})(cache)
-
-        code, error = run_cli(cache, "labels,probing,downstream", extra, capsys)
-        assert code == 0, error[-3000:]
-        audit = json.loads((cache.parent / "out" / "audit.json").read_text())
-        alignment = audit["run"]["alignment"]
-        assert alignment["labelled_without_embeddings"] == sorted(dropped_keys)
-        assert alignment["embedded_without_labels"] == ["Extra_4bars_1_1"]
-        assert sum(alignment["n_fold_keys_without_embeddings"]) + alignment["n_labelled_in_no_fold"] >= 3
-        reliability = audit["reliability"]
-        assert reliability["exclusions"]["n_dropped_rows"] == n_dropped_before + 1
-        assert reliability["key_alignment"]["rated_keys_without_labels"] == ["Unlabelled_4bars_1_1"]
-        stop = audit["stop_prediction"]["exclusions"]
-        assert stop["n_segments_without_features"] == 3
-        assert sorted(stop["segments_without_features"]) == sorted(segments[:3])
-        competition = audit["competition_validation"]
-        assert competition["dedup"]["n_duplicates_dropped"] == n_duplicates_before + 1
-        assert competition["recordings_without_features"] == [recordings[0]]
-        n_entries = len(predicted)  # the unknown id and the other section's ids are counted, not silently ignored
-        assert (f"{len(segments) - 2} of {len(segments)} ids found; {n_entries - len(segments) + 2} of its "
-                f"{n_entries} entries are not ids of this section") in audit["stop_prediction"]["quality_source"]
-        assert (f"{len(recordings) - 1} of {len(recordings)} ids found; {n_entries - len(recordings) + 1} of its "
-                f"{n_entries} entries are not ids of this section") in competition["quality_source"]
-
-
-def _midi(path: Path, pitch: int = 60) -> None:
-    midi = pretty_midi.PrettyMIDI()
-    piano = pretty_midi.Instrument(program=0)
-    piano.notes = [pretty_midi.Note(velocity=80, pitch=pitch, start=0.0, end=0.5)]
-    midi.instruments.append(piano)
-    midi.write(str(path))
-
-
-MIDI_KEYS = ["w_4bars_1_1", "w_4bars_2_1", "w_4bars_1_2", "w_4bars_2_2"]
-
-
-@pytest.fixture
-def midi_inputs(tmp_path: Path) -> tuple[Path, Path]:
-    midi_dir, labels_dir = tmp_path / "midi", tmp_path / "labels"
-    midi_dir.mkdir()
-    labels_dir.mkdir()
-    for index, key in enumerate(MIDI_KEYS):
-        _midi(midi_dir / f"{key}.mid", 60 + index)
-    (labels_dir / "labels.json").write_text(json.dumps({key: GOOD_ROW for key in MIDI_KEYS}))
-    folds = [{"train": MIDI_KEYS[:2], "val": MIDI_KEYS[2:]}, {"train": MIDI_KEYS[2:], "val": MIDI_KEYS[:2]}]
-    (labels_dir / "folds.json").write_text(json.dumps(folds))
-    return midi_dir, labels_dir
-
-
-def run_extract(midi_inputs, capsys, extractor: str = "midi") -> tuple[int, str, str]:
-    midi_dir, labels_dir = midi_inputs
-    capsys.readouterr()
-    code = extract.main([extractor, "--midi-dir", str(midi_dir), "--labels-dir", str(labels_dir),
-                         "--out", str(midi_dir.parent / "out")])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-class TestMidiExtraction:
-    @pytest.mark.parametrize(("content", "reason"), [
-        (lambda data: data[:30], r"unreadable MIDI \(EOFError"),
-        (lambda data: b"", r"unreadable MIDI \(EOFError"),
-        (lambda data: b"not a MIDI file", r"unreadable MIDI \(OSError: MThd not found"),
-        (None, r"no notes"),
-    ], ids=["truncated", "empty", "not_midi", "no_notes"])
-    def test_unusable_file_is_skipped_and_counted(self, midi_inputs, capsys, content, reason) -> None:
-        bad = midi_inputs[0] / "w_4bars_1_1.mid"
-        if content is None:
-            pretty_midi.PrettyMIDI().write(str(bad))
-        else:
-            bad.write_bytes(content(bad.read_bytes()))
-        code, out, error = run_extract(midi_inputs, capsys)
-        assert code == 0, error
-        report = json.loads((midi_inputs[0].parent / "out" / "extraction_report.json").read_text())
-        assert report["extraction"]["n_skipped"] == 1 and report["extraction"]["n_extracted"] == 3
-        assert report["extraction"]["skipped"][0]["key"] == "w_4bars_1_1"
-        assert re.search(reason, report["extraction"]["skipped"][0]["reason"])
-        assert report["alignment"]["labelled_without_embeddings"] == ["w_4bars_1_1"]
-        assert "skipped 1 files" in out
-
-    @pytest.mark.parametrize(("mutate", "file", "parts"), [
-        (lambda midi, labels: [path.write_bytes(b"") for path in midi.iterdir()], "store",
-         [r"none of the 4 files yielded frames"]),
-        (lambda midi, labels: (labels / "labels.json").unlink(), "labels.json", [r"file not found"]),
-        (lambda midi, labels: (labels / "labels.json").write_text(json.dumps({k: [float("nan")] * 19
-                                                                               for k in MIDI_KEYS})),
-         "labels.json", [r"key 'w_4bars_1_1': value 0 is nan"]),
-        (lambda midi, labels: (labels / "folds.json").write_text(json.dumps([{"train": MIDI_KEYS[:2],
-                                                                              "val": MIDI_KEYS[1:]}])),
-         "folds.json", [r"key 'w_4bars_2_1': is in both train and val of fold 0"]),
-        (lambda midi, labels: shutil.copy(midi / "w_4bars_1_1.mid", midi / " w_4bars_1_1.MID"), "midi",
-         [r"files ' w_4bars_1_1\.MID' and 'w_4bars_1_1\.mid' both map to key 'w_4bars_1_1'"]),
-        (lambda midi, labels: [path.unlink() for path in midi.iterdir()], "midi", [r"no input files"]),
-        (lambda midi, labels: shutil.rmtree(midi), "midi", [r"input directory not found"]),
-    ], ids=["all_unusable", "no_labels", "nan_labels", "overlapping_folds", "two_files_one_key", "no_midi",
-            "no_directory"])
-    def test_clear_error(self, midi_inputs, capsys, mutate, file, parts) -> None:
-        mutate(*midi_inputs)
-        code, _, error = run_extract(midi_inputs, capsys)
-        assert_clear_error(code, error, file, *parts)
-
-    def test_unknown_extractor(self, midi_inputs, capsys) -> None:
-        code, _, error = run_extract(midi_inputs, capsys, extractor="audio")
-        assert code == 2 and error.strip() == ("error: extractor 'audio' is unknown; expected one of "
-                                               "['basic-pitch', 'midi', 'muq']")
