@@ -54,6 +54,19 @@ def quiet_console(verbose: bool = False) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
+def is_quiet() -> bool:
+    """Whether Lightning's messages are hidden in this process (inside a non-verbose :func:`quiet_console`)."""
+    return logging.getLogger("lightning.pytorch").level >= logging.WARNING
+
+
+def silence_lightning() -> None:
+    """Hide Lightning's messages and warnings for the rest of this process (a worker of a quiet run)."""
+    for name in LIGHTNING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 def say(message: str) -> None:
     """One line on stderr, always shown."""
     print(f"[percepiano-bench] {message}", file=sys.stderr, flush=True)

@@ -15,8 +15,10 @@ one with the same threads per unit (the sequential path uses them too).
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -24,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: ``prctl`` option: the signal a process receives when its parent dies (Linux, ``<sys/prctl.h>``).
+_PR_SET_PDEATHSIG = 1
 #: Environment variables that size a process's thread pools (set in each worker before torch loads).
 _THREAD_VARIABLES: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -172,9 +176,12 @@ def run_units(units: Sequence[FitUnit], source: CacheSource, plan: ThreadPlan,
     """
     if not units:
         return
+    from benchmarks.console import is_quiet
+
     context = multiprocessing.get_context("spawn")
+    options = (source, plan.unit_threads, is_quiet(), os.getpid())
     with ProcessPoolExecutor(max_workers=min(plan.workers, len(units)), mp_context=context,
-                             initializer=_start_worker, initargs=(source, plan.unit_threads)) as pool:
+                             initializer=_start_worker, initargs=options) as pool:
         pending: dict[Future, FitUnit] = {pool.submit(_fit_unit, unit): unit for unit in units}
         while pending:
             done, _ = wait(pending, return_when=FIRST_EXCEPTION)
@@ -193,17 +200,33 @@ def run_units(units: Sequence[FitUnit], source: CacheSource, plan: ThreadPlan,
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(source: CacheSource, n_threads: int) -> None:
-    """Worker initialiser: thread pools sized, class-path probers registered, the cache opened once."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this worker when the run's process dies, so a killed run leaves no worker fitting."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers end when their pool's pipe closes
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _start_worker(source: CacheSource, n_threads: int, quiet: bool, parent: int) -> None:
+    """Worker initialiser: bound to the run's process, thread pools sized, Lightning as quiet as the parent,
+    class-path probers registered, the cache opened once."""
+    _die_with_parent(parent)
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(n_threads)
     import torch
 
+    from benchmarks.console import silence_lightning
     from datamodules.cache import open_cache
     from probes.registry import register_prober
 
     torch.set_num_threads(n_threads)
     torch.set_num_interop_threads(1)
+    if quiet:
+        silence_lightning()
     for class_path in source.prober_plugins.values():
         register_prober(class_path)
     _worker["source"] = source

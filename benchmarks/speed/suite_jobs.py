@@ -102,8 +102,11 @@ def _run(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
     timer = SectionTimer()
     statistics = QUICK_STATISTICS if arguments.statistics == "quick" else {}
     sections = tuple(section for section in arguments.sections.split(",") if section)
+    # One process with the benchmark's threads: the sections are timed inside it, against the original's one process
+    # (worker processes are measured by benchmarks.speed.contention).
     config = RunConfig(cache=arguments.cache, out=arguments.out, sections=sections, probes=PROBES, seed=arguments.seed,
-                       epochs_scale=arguments.epochs_scale, accelerator="cpu", **statistics)
+                       epochs_scale=arguments.epochs_scale, accelerator="cpu", workers=1,
+                       threads=set_threads(None), **statistics)
     training = {"wall_s": 0.0, "cpu_s": 0.0}
     _wrap(probing, "cross_validate",
           lambda original: lambda name, *a, **k: _timed(timer, name, original, name, *a, **k))
