@@ -41,12 +41,9 @@ def quiet_console(verbose: bool = False) -> Iterator[None]:
     suite.addHandler(handler)
     suite.setLevel(logging.INFO if verbose else logging.WARNING)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # the filters silence_lightning adds end with the block
             if not verbose:
-                for name in LIGHTNING_LOGGERS:
-                    logging.getLogger(name).setLevel(logging.WARNING)
-                for pattern in _QUIET_WARNINGS:
-                    warnings.filterwarnings("ignore", message=pattern)
+                silence_lightning()
             yield
     finally:
         suite.removeHandler(handler)

@@ -90,7 +90,7 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
             with torch_threads(plan.main_threads):
                 nulls[name] = _cached_null(name, context, config, kwargs, oof.config_hash)
         line.close((f" over {len(runs)} seeds" if len(runs) > 1 else "")
-                   + (" in worker processes" if name in prefitted else "")
+                   + (" (fitted in worker processes, read back)" if name in prefitted else "")
                    + (f", permutation null ({config.n_permutations})" if name in nulls else ""))
     context.inputs["nulls"] = nulls
     context.inputs["seed_runs"] = per_seed
