@@ -1,8 +1,10 @@
-"""Datasets, padding collate and length-bucketed batch sampling for the two views of a fold.
+"""Datasets, packing collate and length-bucketed batch sampling for the two views of a fold.
 
 ``stats`` view: one standardised ``(2 * D,)`` vector per segment. ``frames`` view: a variable-length
-``(n_frames, D)`` sequence per segment (25 frames per second for MuQ), batched with zero padding and a boolean
-mask that marks the real frames.
+``(n_frames, D)`` sequence per segment (25 frames per second for MuQ), batched packed: the batch's segments one
+after another along the frame axis, with their lengths. Packing stores no padding, so a matrix product over a
+batch's frames reads each real frame once and nothing else (on the real MIDI cache, padding to the longest segment
+of a length-bucketed batch of 32 would add 39% rows).
 """
 
 from __future__ import annotations
@@ -19,28 +21,43 @@ from datamodules.store import EmbeddingStore
 
 
 @dataclass(frozen=True, slots=True)
-class PaddedBatch:
-    """A padded batch of frame sequences.
+class PackedBatch:
+    """A batch of frame sequences packed along the frame axis.
 
     Attributes
     ----------
-    frames : Tensor of shape (batch, max_frames, D), float32
-        Zero beyond each segment's length.
-    mask : Tensor of shape (batch, max_frames), bool
-        True on real frames.
+    frames : Tensor of shape (n_frames, D), float32
+        Segment ``i``'s frames are rows ``lengths[:i].sum()`` to ``lengths[:i + 1].sum()``.
+    lengths : Tensor of shape (batch,), int64
+        Frames of each segment (every one at least 1).
     targets : Tensor of shape (batch, 19), float32
     rows : Tensor of shape (batch,), int64
         Cache rows of the segments.
     """
 
     frames: torch.Tensor
-    mask: torch.Tensor
+    lengths: torch.Tensor
     targets: torch.Tensor
     rows: torch.Tensor
 
-    def to(self, device: torch.device | str) -> PaddedBatch:
+    def to(self, device: torch.device | str) -> PackedBatch:
         """Move every tensor to ``device``."""
-        return PaddedBatch(self.frames.to(device), self.mask.to(device), self.targets.to(device), self.rows.to(device))
+        return PackedBatch(self.frames.to(device), self.lengths.to(device), self.targets.to(device),
+                           self.rows.to(device))
+
+
+def segment_ids(lengths: torch.Tensor) -> torch.Tensor:
+    """The segment of each packed frame, shape ``(lengths.sum(),)``: ``i`` repeated ``lengths[i]`` times."""
+    return torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
+
+
+def pad_packed(frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-padded ``(batch, max_frames, ...)`` frames and their ``(batch, max_frames)`` bool mask (True on real
+    frames) from packed ``(n_frames, ...)`` frames and their ``(batch,)`` lengths (differentiable)."""
+    sequences = frames.split(lengths.tolist())
+    padded = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True)  # (batch, max_frames, ...)
+    mask = torch.arange(padded.shape[1], device=lengths.device)[None, :] < lengths[:, None]  # (batch, max_frames)
+    return padded, mask
 
 
 class StatsDataset(Dataset):
@@ -109,18 +126,13 @@ class FramesDataset(Dataset):
         return frames, self.targets[index], self.rows[index]
 
 
-def collate_padded(items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> PaddedBatch:
-    """Pad ``(frames (T_i, D), targets (19,), row)`` items into a :class:`PaddedBatch`."""
-    lengths = torch.tensor([frames.shape[0] for frames, _, _ in items])
-    max_frames, dim = int(lengths.max()), items[0][0].shape[1]
-    frames = torch.empty(len(items), max_frames, dim)  # (batch, max_frames, D): each element written once
-    for position, (sequence, _, _) in enumerate(items):
-        frames[position, : sequence.shape[0]] = sequence
-        frames[position, sequence.shape[0] :] = 0.0
-    mask = torch.arange(max_frames)[None, :] < lengths[:, None]  # (batch, max_frames)
+def collate_packed(items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> PackedBatch:
+    """Pack ``(frames (T_i, D), targets (19,), row)`` items into a :class:`PackedBatch` (each frame written once)."""
+    lengths = torch.tensor([frames.shape[0] for frames, _, _ in items], dtype=torch.int64)
+    frames = torch.cat([frames for frames, _, _ in items])  # (sum T_i, D)
     targets = torch.stack([target for _, target, _ in items])
     rows = torch.stack([row for _, _, row in items])
-    return PaddedBatch(frames, mask, targets, rows)
+    return PackedBatch(frames, lengths, targets, rows)
 
 
 class EpochOrderSampler(Sampler[int]):
@@ -154,13 +166,13 @@ class EpochOrderSampler(Sampler[int]):
 
 
 class LengthBucketBatchSampler(Sampler[list[int]]):
-    """Batches of similar-length segments, so padding wastes little compute.
+    """Batches of similar-length segments (a batch's cost then varies little, and a padding prober wastes little).
 
     Each epoch shuffles the items, cuts them into chunks of ``batch_size * bucket_factor``, sorts each chunk by
-    length, splits it into batches and shuffles the batch order. With ``batch_size=1`` there is no padding to save,
-    and each epoch yields the shuffled order itself: ``np.random.default_rng(seed).permutation`` drawn once per
-    epoch, the order of the original notebook's batch-size-1 loop. With ``shuffle=False`` (prediction) the batches
-    are consecutive runs of the items sorted by length; batches carry their rows, so order is never lost.
+    length, splits it into batches and shuffles the batch order. With ``batch_size=1`` each epoch yields the shuffled
+    order itself: ``np.random.default_rng(seed).permutation`` drawn once per epoch, the order of the original
+    notebook's batch-size-1 loop. With ``shuffle=False`` (prediction) the batches are consecutive runs of the items
+    sorted by length; batches carry their rows, so order is never lost.
 
     Parameters
     ----------
@@ -210,7 +222,7 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
 class PrefetchingDataLoader(DataLoader):
     """A DataLoader that prepares the next batch in a background thread while the caller works on the current one.
 
-    With ``num_workers=0`` reading, standardising and padding a batch of frames otherwise waits for the training
+    With ``num_workers=0`` reading, standardising and packing a batch of frames otherwise waits for the training
     step, and the step for it; here they overlap (reads and torch kernels release the GIL). The batches and their
     order are exactly those of a plain DataLoader. With ``num_workers > 0`` the worker processes already overlap,
     and iteration is the plain one.

@@ -15,7 +15,7 @@ from datamodules.batching import (
     LengthBucketBatchSampler,
     PrefetchingDataLoader,
     StatsDataset,
-    collate_padded,
+    collate_packed,
 )
 from datamodules.cache import PercepianoCache
 from datamodules.clip import DEFAULT_CLIP
@@ -242,7 +242,7 @@ class FoldDataModule(L.LightningDataModule):
         return FramesDataset(store, store_rows, targets, rows, self.mean_, self.scale_, self.clip)
 
     def loader(self, rows: np.ndarray, shuffle: bool) -> DataLoader:
-        """A DataLoader over ``rows`` (length-bucketed, padded and prefetched in a thread in the frames view)."""
+        """A DataLoader over ``rows`` (length-bucketed, packed and prefetched in a thread in the frames view)."""
         dataset = self.dataset(rows)
         if self.view == "stats":
             generator = torch.Generator().manual_seed(self.seed)
@@ -250,7 +250,7 @@ class FoldDataModule(L.LightningDataModule):
             return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, generator=generator,
                               num_workers=self.num_workers)
         sampler = LengthBucketBatchSampler(dataset.lengths(), self.batch_size, self.seed, shuffle=shuffle)
-        return PrefetchingDataLoader(dataset, batch_sampler=sampler, collate_fn=collate_padded,
+        return PrefetchingDataLoader(dataset, batch_sampler=sampler, collate_fn=collate_packed,
                                      num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:

@@ -15,8 +15,10 @@ import torch
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
+from datamodules.batching import segment_ids
 from datamodules.dimensions import N_DIMENSIONS
 from probes.base import Prober
+from probes.fused_attention import fused_attention_head, segment_softmax, segment_sum
 from probes.layer_weights import LayerMix, layer_shape
 from probes.ridge import RidgeProber, training_rows
 from probes.tensorboard import log_final
@@ -51,53 +53,44 @@ class AttentionPoolingModule(RegressionModule):
         self.head = nn.Linear(input_dim, n_outputs)
         self._build_metrics()
 
-    def pool(self, frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attention-pool a padded batch.
+    def pool(self, frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attention-pool a packed batch.
 
         Parameters
         ----------
-        frames : Tensor of shape (batch, max_frames, D)
-            Values beyond each segment's length are ignored, whatever they hold.
-        mask : Tensor of shape (batch, max_frames), bool
-            True on real frames; every segment needs at least one.
+        frames : Tensor of shape (n_frames, D)
+            The batch's segments one after another (:class:`~datamodules.batching.PackedBatch`).
+        lengths : Tensor of shape (batch,), int64
+            Frames of each segment; every segment needs at least one.
 
         Returns
         -------
         pooled : Tensor of shape (batch, D)
-        weights : Tensor of shape (batch, max_frames)
-            Sum to 1 over each segment's real frames and are exactly 0 on padding.
-
-        Notes
-        -----
-        Each segment is scored and pooled on its own real frames (a view when the mask is a prefix, as the
-        collate makes it), so padding is never read: it cannot leak, costs no FLOPs, and the ``(n_frames, D)``
-        block a segment's scorer reads stays in cache for its weighted sum. One padded matrix product would
-        spend a masked copy of the whole batch and a pass over its padding instead; on a CPU that copy cost as
-        much as a quarter of the step (``python -m benchmarks.speed`` profiles it).
+        weights : Tensor of shape (n_frames,)
+            Sum to 1 over each segment's frames.
         """
-        frames = self.layer_mix(frames)  # (batch, max_frames, D)
-        lengths = mask.sum(dim=1)  # (batch,)
-        is_prefix = torch.equal(mask, torch.arange(mask.shape[1], device=mask.device)[None, :] < lengths[:, None])
-        pooled, segment_weights = [], []
-        for position, n_frames in enumerate(lengths.tolist()):
-            real = frames[position, :n_frames] if is_prefix else frames[position][mask[position]]  # (n_frames, D)
-            weights = torch.softmax(self.scorer(real).squeeze(-1), dim=0)  # (n_frames,)
-            pooled.append(weights @ real)  # (D,)
-            segment_weights.append(weights)
-        weights = torch.zeros(mask.shape, dtype=frames.dtype, device=frames.device)  # (batch, max_frames)
-        weights = weights.masked_scatter(mask, torch.cat(segment_weights))  # (batch, max_frames), 0 on padding
-        return torch.stack(pooled), weights  # (batch, D), (batch, max_frames)
+        frames = self.layer_mix(frames)  # (n_frames, D)
+        ids = segment_ids(lengths)  # (n_frames,)
+        weights = segment_softmax(self.scorer(frames).squeeze(-1), ids, len(lengths))  # (n_frames,)
+        return segment_sum(weights[:, None] * frames, ids, len(lengths)), weights  # (batch, D), (n_frames,)
 
-    def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Predictions of the joint head, shape ``(batch, n_outputs)``."""
-        pooled, _ = self.pool(frames, mask)  # (batch, D)
-        return self.head(pooled)  # (batch, n_outputs)
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Predictions of the joint head, shape ``(batch, n_outputs)``, for packed ``frames`` ``(n_frames, D)``.
+
+        Computed as ``head(pool(frames))`` rearranged: the head acts on every frame, in the same product as the
+        scorer's first layer (:mod:`probes.fused_attention`).
+        """
+        first, score = self.scorer[0], self.scorer[2]
+        projection = torch.cat([first.weight, self.head.weight])  # (hidden_dim + n_outputs, D)
+        outputs, _ = fused_attention_head(self.layer_mix(frames), lengths, projection, first.bias,
+                                          score.weight.reshape(-1), score.bias)
+        return outputs + self.head.bias  # (batch, n_outputs)
 
 
 class PooledReadoutProber(Prober):
     """A prober that pools frames with a trained ``module_`` and predicts from the pooled features with ``readout_``.
 
-    Subclasses fit ``module_`` (whose ``pool(frames, mask)`` returns the pooled ``(batch, width)`` features first),
+    Subclasses fit ``module_`` (whose ``pool(frames, lengths)`` returns the pooled ``(batch, width)`` features first),
     ``device_`` and ``readout_`` (a :class:`~probes.ridge.RidgeProber`).
     """
 
@@ -125,7 +118,7 @@ class AttentionPoolingProber(PooledReadoutProber):
     max_epochs : int, default=50
         No early stopping: all epochs run.
     batch_size : int, default=32
-        Padded, masked, length-bucketed batches (see Notes).
+        Packed, length-bucketed batches (see Notes).
     ridge_alpha : float, default=1.0
         Penalty of the readout (one multi-target Ridge solve).
     seed : int, default=0
@@ -144,9 +137,9 @@ class AttentionPoolingProber(PooledReadoutProber):
 
     Notes
     -----
-    The original notebook trained with batch size 1; padded batches with a mask compute, for each segment, exactly
-    what a batch of one does (padding gets ``-inf`` scores and zero weight; tested), but the optimiser takes one
-    step per batch instead of per segment, so the trajectories differ. Without an inner split the DataModule's
+    The original notebook trained with batch size 1; a packed batch computes, for each segment, exactly what a batch
+    of one does (tested), but the optimiser takes one step per batch instead of per segment, so the trajectories
+    differ (``batch_size=1`` replays the original's). Without an inner split the DataModule's
     ``val_dataloader`` serves the fold's validation rows: ``val/loss`` is then a monitoring curve only and selects
     nothing.
     """

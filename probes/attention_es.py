@@ -29,6 +29,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 
+from datamodules.batching import pad_packed
 from datamodules.dimensions import N_DIMENSIONS
 from probes.attention import PooledReadoutProber
 from probes.best_weights import RestoreBestWeights
@@ -84,33 +85,39 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
         self.target_mean.copy_(torch.as_tensor(mean, dtype=self.target_mean.dtype))
         self.target_scale.copy_(torch.as_tensor(scale, dtype=self.target_scale.dtype))
 
-    def pool(self, frames: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attention-pool a padded batch with every head.
+    def pool(self, frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attention-pool a packed batch with every head.
 
         Parameters
         ----------
-        frames : Tensor of shape (batch, max_frames, D)
-            Values beyond each segment's length are ignored, whatever they hold.
-        mask : Tensor of shape (batch, max_frames), bool
-            True on real frames; every segment needs at least one.
+        frames : Tensor of shape (n_frames, D)
+            The batch's segments one after another (:class:`~datamodules.batching.PackedBatch`).
+        lengths : Tensor of shape (batch,), int64
+            Frames of each segment; every segment needs at least one.
 
         Returns
         -------
         pooled : Tensor of shape (batch, n_heads * D)
             Head ``h``'s pooled vector in columns ``h * D`` to ``(h + 1) * D``.
         weights : Tensor of shape (batch, max_frames, n_heads)
-            Sum to 1 over each segment's real frames for every head and are exactly 0 on padding.
+            Sum to 1 over each segment's real frames for every head and are exactly 0 beyond its length.
+
+        Notes
+        -----
+        The heads' weighted sums are one batched product over the segments padded to the longest (a padded copy of
+        the batch): dropout on the pooled vectors keeps the head from being folded into the frames' product as the
+        faithful module does.
         """
-        frames = self.layer_mix(frames).masked_fill(~mask.unsqueeze(-1), 0.0)  # (batch, max_frames, D): no leak
-        scores = self.scorer(frames)  # (batch, max_frames, n_heads)
+        padded, mask = pad_packed(self.layer_mix(frames), lengths)  # (batch, max_frames, D), zero beyond lengths
+        scores = self.scorer(padded)  # (batch, max_frames, n_heads)
         scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (batch, max_frames, n_heads)
         weights = torch.softmax(scores, dim=1)  # (batch, max_frames, n_heads)
-        pooled = torch.einsum("bth,btd->bhd", weights, frames)  # (batch, n_heads, D)
+        pooled = torch.einsum("bth,btd->bhd", weights, padded)  # (batch, n_heads, D)
         return pooled.flatten(1), weights  # (batch, n_heads * D)
 
-    def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Predictions of the joint head on the label scale, shape ``(batch, n_outputs)``."""
-        pooled, _ = self.pool(frames, mask)  # (batch, n_heads * D)
+        pooled, _ = self.pool(frames, lengths)  # (batch, n_heads * D)
         if self.hparams.dropout > 0:
             pooled = nn.functional.dropout(pooled, p=self.hparams.dropout, training=self.training)
         return self.head(pooled) * self.target_scale + self.target_mean  # (batch, n_outputs)
@@ -145,7 +152,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
         Upper bound; training stops after ``patience`` epochs without improvement of the inner ``val/loss``.
     patience : int, default=10
     batch_size : int, default=32
-        Padded, masked, length-bucketed batches.
+        Packed, length-bucketed batches.
     inner_val_fraction : float, default=0.2
         Share of the fold's training rows (whole excerpts) held out for early stopping and the search; the
         DataModule must be built with it (:meth:`datamodule_kwargs` says so). The fold's validation rows are never

@@ -17,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from datamodules.batching import PaddedBatch
+from datamodules.batching import PackedBatch
 from datamodules.dimensions import N_DIMENSIONS
 
 VIEWS: tuple[str, ...] = ("frames", "stats")
@@ -39,7 +39,7 @@ class Prober(BaseEstimator):
         Registry name (``"ridge"``, ``"attention_es"``, a plugin's own name).
     view : {"frames", "stats"}
         Which batches the prober reads: ``(features (batch, 2 * D), targets (batch, 19), rows (batch,))`` in
-        the ``stats`` view, :class:`~datamodules.batching.PaddedBatch` in the ``frames`` view.
+        the ``stats`` view, :class:`~datamodules.batching.PackedBatch` in the ``frames`` view.
     variant : {"faithful", "tuned", "corrected", "leaky"}
         ``faithful``: the original notebook's recipe; ``tuned``: hyper-parameters chosen inside the training part
         of each fold; ``corrected``: the original recipe with its protocol leak removed (``factor``); ``leaky``:
@@ -119,11 +119,11 @@ class Prober(BaseEstimator):
 def unpack_batch(batch: Any) -> tuple[Any, torch.Tensor, torch.Tensor]:
     """Split a batch of either view into ``(inputs, targets (batch, 19), rows (batch,))``.
 
-    ``inputs`` is the ``(batch, 2 * D)`` feature tensor in the ``stats`` view and ``(frames, mask)`` in the
-    ``frames`` view.
+    ``inputs`` is the ``(batch, 2 * D)`` feature tensor in the ``stats`` view and ``(frames (n_frames, D),
+    lengths (batch,))`` (packed) in the ``frames`` view.
     """
-    if isinstance(batch, PaddedBatch):
-        return (batch.frames, batch.mask), batch.targets, batch.rows
+    if isinstance(batch, PackedBatch):
+        return (batch.frames, batch.lengths), batch.targets, batch.rows
     features, targets, rows = batch
     return features, targets, rows
 
@@ -138,8 +138,8 @@ def stats_arrays(loader: Iterable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     features, targets, rows = [], [], []
     for batch in loader:
-        if isinstance(batch, PaddedBatch):
-            raise TypeError("expected a 'stats'-view loader, got PaddedBatch ('frames' view) batches")
+        if isinstance(batch, PackedBatch):
+            raise TypeError("expected a 'stats'-view loader, got PackedBatch ('frames' view) batches")
         batch_features, batch_targets, batch_rows = batch
         features.append(np.asarray(batch_features, dtype=np.float64))
         targets.append(np.asarray(batch_targets, dtype=np.float64))

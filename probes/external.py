@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from datamodules.batching import LengthBucketBatchSampler, StatsDataset, collate_padded
+from datamodules.batching import LengthBucketBatchSampler, StatsDataset, collate_packed
 from datamodules.dimensions import N_DIMENSIONS
 from datamodules.fold_datamodule import FoldDataModule
 from datamodules.store import EmbeddingStore
@@ -40,7 +40,7 @@ def external_loader(
     -------
     DataLoader
         ``stats`` view: ``(features (batch, 2 * D), targets (batch, 19) NaN, rows (batch,))``; ``frames`` view:
-        :class:`~datamodules.batching.PaddedBatch`. ``rows`` are ``store_rows`` entries.
+        :class:`~datamodules.batching.PackedBatch`. ``rows`` are ``store_rows`` entries.
 
     Raises
     ------
@@ -62,4 +62,4 @@ def external_loader(
         return DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator().manual_seed(0))
     dataset = datamodule.frames_dataset(store, rows, targets, rows)
     sampler = LengthBucketBatchSampler(dataset.lengths(), batch_size, seed=0, shuffle=False)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_padded)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_packed)

@@ -32,7 +32,7 @@ class RegressionModule(L.LightningModule):
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
 
     def forward_inputs(self, inputs: Any) -> torch.Tensor:
-        """``forward`` on the inputs of :func:`~probes.base.unpack_batch` (a tensor, or ``(frames, mask)``)."""
+        """``forward`` on the inputs of :func:`~probes.base.unpack_batch` (a tensor, or ``(frames, lengths)``)."""
         return self(*inputs) if isinstance(inputs, tuple) else self(inputs)
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -107,13 +107,15 @@ def _attention_text(results: dict, comparison: dict) -> str:
         f"- Profile of {profile['n_steps']} suite steps (batch 32, fold 0): {step:.2f} s = "
         f"{attention['profile_fraction']:.0%} of peak; data {phases['data']:.2f} s (what the prefetch thread did not "
         f"hide), forward {phases['forward']:.2f} s, backward {phases['backward']:.2f} s, optimizer "
-        f"{phases['optimizer']:.2f} s. The scorer's matrix products alone (forward and weight gradient, per "
-        f"segment as in the step) take {profile['scorer_products_s']:.2f} s = {attention['kernel_fraction']:.0%} of "
-        f"peak: the kernels' own efficiency at these shapes ({round(profile['n_frames'] / profile['n_segments'])} x "
-        f"{results['original']['dim']} by {results['original']['dim']} x 128) bounds the step; the rest of the step "
-        f"({max(step - profile['scorer_products_s'], 0):.2f} s) is tanh, softmax, the weighted sums, autograd "
-        "bookkeeping and Adam.",
-        *_fused_text(profile),
+        f"{phases['optimizer']:.2f} s. The two frame products alone (the fused projection and its weight gradient, "
+        f"one each per packed batch of about {round(profile['n_frames'] / profile['n_steps'])} frames by "
+        f"{results['original']['dim']} x {128 + 19}) take {profile['frame_products_s']:.2f} s = "
+        f"{attention['kernel_fraction']:.0%} of peak; the rest of the step "
+        f"({max(step - profile['frame_products_s'], 0):.2f} s) is tanh, the segment softmax and sums, and Adam.",
+        f"- The same batches by autograd on the per-segment formulation (the suite's attention before the fused "
+        f"product), forward and backward only: {profile['per_segment_steps_s']:.2f} s, against "
+        f"{phases['forward'] + phases['backward']:.2f} s fused "
+        f"({profile['per_segment_steps_s'] / (phases['forward'] + phases['backward']):.2f}x).",
         "\nHeaviest operators of two profiled steps (`torch.profiler`, self CPU time):\n",
         "```text\n" + profile["profile_table"].strip() + "\n```\n",
     ]
@@ -202,18 +204,6 @@ def _mean_frames(profile: dict) -> int:
 
 def _profile_peak(profile: dict | None) -> str:
     return "" if profile is None else f", {profile['peak']['float32']['gflops']:.1f} in the profile"
-
-
-def _fused_text(profile: dict) -> list[str]:
-    fused = profile.get("fused_pooling")
-    if fused is None:
-        return []
-    return [f"- Fused pooling (`torch.compile`, inductor, dynamic shapes: one segment's scores, softmax and weighted "
-            f"sum), forward and backward of {fused['n_steps']} batches: eager {fused['eager_s']:.2f} s, compiled "
-            f"{fused['compiled_s']:.2f} s ({fused['eager_s'] / fused['compiled_s']:.2f}x), after a first compiled "
-            f"pass of {fused['first_compiled_pass_s']:.1f} s; "
-            + ("kept out: no gain." if fused["compiled_s"] >= 0.95 * fused["eager_s"]
-               else "a gain, not yet adopted by the prober.")]
 
 
 def _bf16_text(results: dict, comparison: dict) -> str:

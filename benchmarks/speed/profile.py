@@ -1,11 +1,13 @@
 """``python -m benchmarks.speed.profile``: where an attention training step of the suite spends its time.
 
 On fold 0 of a cache (the suite's frames loader, ``AttentionPoolingModule`` and its optimizer, batch size 32), a
-few steps are timed phase by phase: reading and padding the batch, forward, backward, optimizer step. The same
-batches' scorer matrix products (forward and weight gradient, per segment as the module runs them) are then timed
-alone: their rate against the measured peak is what the kernels reach, the rest of the step is overhead. A
-``torch.profiler`` table of the heaviest operators, the bfloat16 matrix-multiply rate and the same pooling fused by
-``torch.compile`` complete the picture.
+few steps are timed phase by phase: reading and packing the batch, forward, backward, optimizer step. The same
+batches' two frame products (the fused projection ``X P^T`` and its weight gradient ``dZ^T X``, one each per
+batch, :mod:`probes.fused_attention`) are then timed alone: their rate against the measured peak is what the
+kernels reach, the rest of the step is overhead. The same steps with autograd on the per-segment formulation (the
+suite's attention before the fused product: per segment, scorer, softmax, weighted sum, then the head) say what the
+fusion gains. A ``torch.profiler`` table of the heaviest operators and the bfloat16 matrix-multiply rate complete
+the picture.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.speed.measure import attention_training_flops, matmul_peak_gflops, set_threads
 from datamodules.cache import open_cache
+from datamodules.dimensions import N_DIMENSIONS
 from datamodules.fold_datamodule import FoldDataModule
 from probes.attention import AttentionPoolingModule
 
@@ -54,20 +57,20 @@ def main(argv: list[str] | None = None) -> int:
         batch = next(batches)
         phases["data"] += time.perf_counter() - tick
         _step(module, optimizer, batch, phases)
-        n_frames, n_segments = n_frames + int(batch.mask.sum()), n_segments + len(batch.rows)
+        n_frames, n_segments = n_frames + int(batch.lengths.sum()), n_segments + len(batch.rows)
         kept.append(batch)
     flops = attention_training_flops(n_frames, n_segments, cache.store.dim)
-    gemm_s = _scorer_products_alone(module, kept)
-    fused = _fused_pooling(module, kept[:4])
+    gemm_s = _frame_products_alone(module, kept)
+    per_segment_s = _per_segment_steps(module, kept)
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         for batch in kept[:2]:
             _step(module, optimizer, batch, {phase: 0.0 for phase in PHASES})
     table = profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40)
     result = {
         "threads": threads, "n_steps": len(kept), "n_frames": n_frames, "n_segments": n_segments, "flops": flops,
-        "phases_s": phases, "step_s": sum(phases.values()), "scorer_products_s": gemm_s,
-        "scorer_products_flops": 4.0 * n_frames * cache.store.dim * module.hparams.hidden_dim,
-        "profile_table": table, "fused_pooling": fused,
+        "phases_s": phases, "step_s": sum(phases.values()), "frame_products_s": gemm_s,
+        "frame_products_flops": 4.0 * n_frames * cache.store.dim * (module.hparams.hidden_dim + N_DIMENSIONS),
+        "per_segment_steps_s": per_segment_s, "profile_table": table,
         "peak": {"float32": matmul_peak_gflops("float32"),
                  "bfloat16": matmul_peak_gflops("bfloat16", size=512, repeats=2, budget_s=5.0)},
     }
@@ -84,7 +87,7 @@ def _endless(datamodule: FoldDataModule):
 
 def _step(module: AttentionPoolingModule, optimizer: torch.optim.Optimizer, batch, phases: dict[str, float]) -> None:
     tick = time.perf_counter()
-    loss = F.mse_loss(module(batch.frames, batch.mask), batch.targets)
+    loss = F.mse_loss(module(batch.frames, batch.lengths), batch.targets)
     phases["forward"] += time.perf_counter() - tick
     tick = time.perf_counter()
     optimizer.zero_grad()
@@ -95,47 +98,30 @@ def _step(module: AttentionPoolingModule, optimizer: torch.optim.Optimizer, batc
     phases["optimizer"] += time.perf_counter() - tick
 
 
-def _fused_pooling(module: AttentionPoolingModule, batches: list) -> dict[str, float]:
-    """Forward and backward of the per-segment pooling, eager against ``torch.compile`` (inductor, dynamic shapes).
-
-    The compiled function fuses one segment's scores, softmax and weighted sum. Returns seconds for the batches
-    (after one warm-up pass each way) and the one-time compilation.
-    """
-
-    def pool_segment(real: torch.Tensor) -> torch.Tensor:  # (n_frames, D) -> (D,)
-        return torch.softmax(module.scorer(real).squeeze(-1), dim=0) @ real
-
-    def run(function) -> float:
+def _per_segment_steps(module: AttentionPoolingModule, batches: list) -> float:
+    """Seconds of forward and backward of ``batches`` by autograd on the per-segment formulation (no optimizer step):
+    per segment the scorer, its softmax and the weighted sum of the frames, then the head on the pooled vectors."""
+    elapsed = 0.0
+    for batch in batches:
         tick = time.perf_counter()
-        for batch in batches:
-            lengths = batch.mask.sum(dim=1).tolist()
-            pooled = torch.stack([function(batch.frames[i, :n]) for i, n in enumerate(lengths)])  # (batch, D)
-            module.zero_grad()
-            F.mse_loss(module.head(pooled), batch.targets).backward()
-        return time.perf_counter() - tick
-
-    compiled = torch.compile(pool_segment, dynamic=True)
-    tick = time.perf_counter()
-    run(compiled)
-    compile_s = time.perf_counter() - tick
-    run(pool_segment)
-    return {"eager_s": run(pool_segment), "compiled_s": run(compiled), "first_compiled_pass_s": compile_s,
-            "n_steps": len(batches)}
+        segments = batch.frames.split(batch.lengths.tolist())  # (n_frames_i, D) each
+        pooled = torch.stack([torch.softmax(module.scorer(real).squeeze(-1), dim=0) @ real for real in segments])
+        module.zero_grad()
+        F.mse_loss(module.head(pooled), batch.targets).backward()
+        elapsed += time.perf_counter() - tick
+    return elapsed
 
 
 @torch.no_grad()
-def _scorer_products_alone(module: AttentionPoolingModule, batches: list) -> float:
-    """Seconds of the scorer's first-layer products alone: ``x W^T`` and ``g^T x`` per segment, as in a step."""
-    first = module.scorer[0]
+def _frame_products_alone(module: AttentionPoolingModule, batches: list) -> float:
+    """Seconds of the step's two frame products alone: ``X P^T`` and ``dZ^T X`` over each packed batch."""
+    projection = torch.cat([module.scorer[0].weight, module.head.weight])  # (hidden + outputs, D)
     elapsed = 0.0
     for batch in batches:
-        lengths = batch.mask.sum(dim=1).tolist()
-        gradient = torch.randn(max(lengths), first.out_features)  # (max_frames, hidden)
+        gradient = torch.randn(len(batch.frames), projection.shape[0])  # (n_frames, hidden + outputs)
         tick = time.perf_counter()
-        for position, n_frames in enumerate(lengths):
-            real = batch.frames[position, :n_frames]  # (n_frames, D)
-            F.linear(real, first.weight, first.bias)  # (n_frames, hidden)
-            gradient[:n_frames].T @ real  # (hidden, D)
+        batch.frames @ projection.T  # (n_frames, hidden + outputs)
+        gradient.T @ batch.frames  # (hidden + outputs, D)
         elapsed += time.perf_counter() - tick
     return elapsed
 

@@ -175,7 +175,7 @@ def _attention_rates(cache, results: dict, peak: float) -> dict:
     profile = results.get("profile")
     if profile:
         rates["profile_fraction"] = profile["flops"] / profile["step_s"] / 1e9 / peak
-        rates["kernel_fraction"] = profile["scorer_products_flops"] / profile["scorer_products_s"] / 1e9 / peak
+        rates["kernel_fraction"] = profile["frame_products_flops"] / profile["frame_products_s"] / 1e9 / peak
         rates["bf16_gflops"] = profile["peak"]["bfloat16"]["gflops"]
     return rates
 

@@ -1,4 +1,4 @@
-"""Attention pooling: masked padded batches against per-segment computation, probers, planted sparse-frame signal."""
+"""Attention pooling: packed batches against per-segment computation, probers, planted sparse-frame signal."""
 
 from __future__ import annotations
 
@@ -16,51 +16,60 @@ from probes.attention import AttentionPoolingModule, AttentionPoolingProber
 LENGTHS = (1, 7, 3, 10)
 
 
-def _padded(dtype: torch.dtype, padding: str) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+def _packed(dtype: torch.dtype) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     segments = [torch.randn(length, 5, generator=generator, dtype=dtype) for length in LENGTHS]
-    fill = {"zeros": 0.0, "huge": 1e30, "negative_huge": -3e37}[padding]
-    frames = torch.full((len(LENGTHS), max(LENGTHS), 5), fill, dtype=dtype)  # (batch, max_frames, D)
-    if padding == "huge":
-        frames = frames * torch.rand(frames.shape, generator=generator, dtype=dtype)
-    for position, segment in enumerate(segments):
-        frames[position, : len(segment)] = segment
-    mask = torch.arange(max(LENGTHS))[None, :] < torch.tensor(LENGTHS)[:, None]  # (batch, max_frames)
-    return segments, frames, mask
+    return segments, torch.cat(segments), torch.tensor(LENGTHS)  # (n_frames, D), (batch,)
+
+
+def _per_segment_outputs(module: AttentionPoolingModule, segment: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One segment ``(n_frames, D)`` as the original computes it: head outputs ``(19,)`` and weights ``(n_frames,)``."""
+    hidden = torch.tanh(segment @ module.scorer[0].weight.T + module.scorer[0].bias)  # (n_frames, hidden)
+    scores = hidden @ module.scorer[2].weight[0] + module.scorer[2].bias[0]  # (n_frames,)
+    weights = torch.exp(scores - scores.max()) / torch.exp(scores - scores.max()).sum()
+    return module.head(weights @ segment), weights
 
 
 class TestAttentionPoolingModule:
     @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-    @pytest.mark.parametrize("padding", ["zeros", "huge", "negative_huge"])
-    def test_padded_batch_equals_per_segment(self, dtype: torch.dtype, padding: str) -> None:
+    def test_packed_batch_equals_per_segment(self, dtype: torch.dtype) -> None:
         torch.manual_seed(0)
         module = AttentionPoolingModule(input_dim=5, n_outputs=19, hidden_dim=8).to(dtype)
-        segments, frames, mask = _padded(dtype, padding)
+        segments, frames, lengths = _packed(dtype)
         with torch.no_grad():
-            pooled, weights = module.pool(frames, mask)
-            outputs = module(frames, mask)
-            for position, segment in enumerate(segments):
-                alone = torch.ones(1, len(segment), dtype=torch.bool)
-                pooled_alone, weights_alone = module.pool(segment[None], alone)
-                torch.testing.assert_close(pooled[position], pooled_alone[0], atol=1e-6, rtol=1e-6)
-                torch.testing.assert_close(weights[position, : len(segment)], weights_alone[0], atol=1e-6, rtol=1e-6)
-                torch.testing.assert_close(outputs[position], module(segment[None], alone)[0], atol=1e-6, rtol=1e-6)
-        assert torch.isfinite(outputs).all()
+            pooled, weights = module.pool(frames, lengths)
+            outputs = module(frames, lengths)
+            for position, (segment, segment_weights) in enumerate(zip(segments, weights.split(LENGTHS), strict=True)):
+                expected_outputs, expected_weights = _per_segment_outputs(module, segment)
+                torch.testing.assert_close(segment_weights, expected_weights, atol=1e-6, rtol=1e-6)
+                torch.testing.assert_close(pooled[position], expected_weights @ segment, atol=1e-6, rtol=1e-6)
+                torch.testing.assert_close(outputs[position], expected_outputs, atol=1e-6, rtol=1e-6)
+                torch.testing.assert_close(module(segment, torch.tensor([len(segment)]))[0], expected_outputs,
+                                           atol=1e-6, rtol=1e-6)
+        assert outputs.shape == (len(LENGTHS), 19) and torch.isfinite(outputs).all()
 
-    def test_weights_sum_to_one_and_vanish_on_padding(self) -> None:
+    def test_weights_sum_to_one_per_segment(self) -> None:
         module = AttentionPoolingModule(input_dim=5, hidden_dim=8)
-        _, frames, mask = _padded(torch.float32, "huge")
+        _, frames, lengths = _packed(torch.float32)
         with torch.no_grad():
-            _, weights = module.pool(frames, mask)
-        torch.testing.assert_close(weights.sum(dim=1), torch.ones(len(LENGTHS)))
-        assert torch.all(weights[~mask] == 0) and torch.all(weights[mask] > 0)
+            _, weights = module.pool(frames, lengths)
+        torch.testing.assert_close(torch.stack([part.sum() for part in weights.split(LENGTHS)]),
+                                   torch.ones(len(LENGTHS)))
+        assert torch.all(weights > 0)
 
-    def test_padding_gets_no_gradient(self) -> None:
-        module = AttentionPoolingModule(input_dim=5, hidden_dim=8)
-        _, frames, mask = _padded(torch.float32, "huge")
-        frames.requires_grad_(True)
-        module(frames, mask).sum().backward()
-        assert torch.all(frames.grad[~mask] == 0) and torch.isfinite(frames.grad).all()
+    def test_training_gradients_equal_autograd_per_segment(self) -> None:
+        """The fused forward and its hand-written backward give every parameter the per-segment autograd gradient."""
+        torch.manual_seed(0)
+        module = AttentionPoolingModule(input_dim=5, n_outputs=19, hidden_dim=8).double()
+        segments, frames, lengths = _packed(torch.float64)
+        targets = torch.rand(len(LENGTHS), 19, dtype=torch.float64)
+        torch.nn.functional.mse_loss(module(frames, lengths), targets).backward()
+        fused = {name: parameter.grad.clone() for name, parameter in module.named_parameters()}
+        module.zero_grad()
+        outputs = torch.stack([_per_segment_outputs(module, segment)[0] for segment in segments])
+        torch.nn.functional.mse_loss(outputs, targets).backward()
+        for name, parameter in module.named_parameters():
+            torch.testing.assert_close(fused[name], parameter.grad, atol=1e-12, rtol=1e-10, msg=name)
 
 
 class TestAttentionPoolingProber:

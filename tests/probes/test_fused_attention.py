@@ -1,0 +1,99 @@
+"""The fused attention head: forward against per-segment autograd, hand-written backward against gradcheck."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from datamodules.batching import pad_packed, segment_ids
+from probes.attention import AttentionPoolingModule
+from probes.fused_attention import fused_attention_head, segment_softmax, segment_sum
+
+LENGTHS = (1, 7, 3, 10)
+DIM, HIDDEN, OUTPUTS = 5, 4, 3
+
+
+def _inputs(requires_grad: bool = True) -> tuple[torch.Tensor, ...]:
+    """Packed frames ``(21, 5)``, lengths, projection ``(7, 5)``, hidden bias, score weight, score bias (float64)."""
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.randn(sum(LENGTHS), DIM, generator=generator, dtype=torch.float64)
+    parameters = [torch.randn(shape, generator=generator, dtype=torch.float64)
+                  for shape in ((HIDDEN + OUTPUTS, DIM), (HIDDEN,), (HIDDEN,), (1,))]
+    return (frames.requires_grad_(requires_grad), torch.tensor(LENGTHS),
+            *(parameter.requires_grad_(requires_grad) for parameter in parameters))
+
+
+def _per_segment(frames, lengths, projection, hidden_bias, score_weight, score_bias) -> torch.Tensor:
+    """Head outputs ``(batch, O)`` segment by segment, in the original's order: pool the frames, then the head."""
+    outputs = []
+    for segment in frames.split(lengths.tolist()):
+        scores = torch.tanh(segment @ projection[:HIDDEN].T + hidden_bias) @ score_weight + score_bias  # (n,)
+        pooled = torch.softmax(scores, dim=0) @ segment  # (D,)
+        outputs.append(projection[HIDDEN:] @ pooled)  # (O,)
+    return torch.stack(outputs)
+
+
+class TestFusedAttentionHead:
+    def test_forward_equals_per_segment(self) -> None:
+        inputs = _inputs(requires_grad=False)
+        outputs, weights = fused_attention_head(*inputs)
+        torch.testing.assert_close(outputs, _per_segment(*inputs), atol=1e-12, rtol=1e-12)
+        sums = torch.stack([part.sum() for part in weights.split(LENGTHS)])
+        torch.testing.assert_close(sums, torch.ones(len(LENGTHS), dtype=torch.float64))
+
+    def test_backward_passes_gradcheck(self) -> None:
+        """Every input's gradient, the frames' included (they take one under ``--layers weighted``)."""
+        assert torch.autograd.gradcheck(lambda *a: fused_attention_head(*a)[0], _inputs(), eps=1e-6, atol=1e-8)
+
+    def test_backward_equals_autograd_per_segment(self) -> None:
+        inputs = _inputs()
+        upstream = torch.randn(len(LENGTHS), OUTPUTS, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        differentiable = [inputs[0], *inputs[2:]]
+        fused = torch.autograd.grad((fused_attention_head(*inputs)[0] * upstream).sum(), differentiable)
+        reference = torch.autograd.grad((_per_segment(*inputs) * upstream).sum(), differentiable)
+        for mine, theirs in zip(fused, reference, strict=True):
+            torch.testing.assert_close(mine, theirs, atol=1e-12, rtol=1e-10)
+
+    def test_frames_without_gradient_get_none(self) -> None:
+        frames, lengths, *parameters = _inputs()
+        frames = frames.detach()
+        outputs, _ = fused_attention_head(frames, lengths, *parameters)
+        outputs.sum().backward()
+        assert frames.grad is None and all(parameter.grad is not None for parameter in parameters)
+
+    def test_large_scores_stay_finite(self) -> None:
+        frames, lengths, projection, hidden_bias, score_weight, score_bias = _inputs(requires_grad=False)
+        outputs, weights = fused_attention_head(frames, lengths, projection, hidden_bias, score_weight * 1e4,
+                                                score_bias + 1e30)
+        assert torch.isfinite(outputs).all() and torch.isfinite(weights).all()
+
+
+class TestSegmentOperations:
+    def test_softmax_and_sum_against_padded_softmax(self) -> None:
+        generator = torch.Generator().manual_seed(2)
+        lengths = torch.tensor(LENGTHS)
+        scores = torch.randn(sum(LENGTHS), generator=generator, dtype=torch.float64)
+        padded, mask = pad_packed(scores, lengths)  # (batch, max_frames)
+        expected = torch.softmax(padded.masked_fill(~mask, float("-inf")), dim=1)[mask]
+        ids = segment_ids(lengths)
+        torch.testing.assert_close(segment_softmax(scores, ids, len(LENGTHS)), expected)
+        torch.testing.assert_close(segment_sum(scores, ids, len(LENGTHS)), padded.sum(dim=1))
+
+
+@pytest.mark.parametrize("n_layers", [1, 3])
+def test_module_gradients_match_per_segment_autograd_with_layer_mix(n_layers: int) -> None:
+    """With a learned layer mix the frames carry a gradient too: the module's fused step equals autograd's."""
+    torch.manual_seed(0)
+    module = AttentionPoolingModule(input_dim=DIM, n_outputs=19, hidden_dim=HIDDEN, n_layers=n_layers).double()
+    if n_layers > 1:
+        torch.nn.init.normal_(module.layer_mix.logits, std=0.1)
+    generator = torch.Generator().manual_seed(3)
+    frames = torch.randn(sum(LENGTHS), n_layers * DIM, generator=generator, dtype=torch.float64)
+    lengths, targets = torch.tensor(LENGTHS), torch.rand(len(LENGTHS), 19, generator=generator, dtype=torch.float64)
+    torch.nn.functional.mse_loss(module(frames, lengths), targets).backward()
+    fused = {name: parameter.grad.clone() for name, parameter in module.named_parameters()}
+    module.zero_grad()
+    pooled, _ = module.pool(frames, lengths)  # autograd through the segment softmax and sums
+    torch.nn.functional.mse_loss(module.head(pooled), targets).backward()
+    for name, parameter in module.named_parameters():
+        torch.testing.assert_close(fused[name], parameter.grad, atol=1e-12, rtol=1e-10, msg=name)
