@@ -13,7 +13,10 @@ from datamodules.clip import DEFAULT_CLIP
 
 SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding", "downstream")
 #: Settings that choose which units run, where and how fast, not what a unit computes (outside the fingerprint).
-UNFINGERPRINTED: tuple[str, ...] = ("out", "accelerator", "sections", "probes", "layer_sweep", "workers", "threads")
+#: Where the trained probers' units run (``--executor``).
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+UNFINGERPRINTED: tuple[str, ...] = ("out", "accelerator", "sections", "probes", "layer_sweep", "workers", "threads",
+                                    "executor", "ray_address")
 #: The downstream quality prober: alpha chosen inside each training fold (the faithful alpha = 1 overfits 2 x D).
 DEFAULT_QUALITY_PROBER = "ridge_tuned"
 DEFAULT_PROBES: tuple[str, ...] = ("ridge", "ridge_tuned", "attention", "attention_es", "mlp", "mlp_es", "factor",
@@ -75,6 +78,11 @@ class RunConfig:
         Worker processes for the trained probers' (prober, seed, fold) units and intra-op threads per unit
         (:func:`~benchmarks.orchestration.executor.thread_plan`: default one thread per unit, or ``OMP_NUM_THREADS``,
         and as many workers as the CPUs hold). They choose how units run, not what they compute.
+    executor : {"local", "ray"}
+        Where those units run: local worker processes (:mod:`~benchmarks.orchestration.executor`, the default, no
+        Ray needed) or Ray tasks (:mod:`~benchmarks.orchestration.ray_executor`, the ``[ray]`` extra).
+    ray_address : str or None
+        A Ray cluster to join under ``executor="ray"``; None starts a local Ray on this machine for the run.
     prober_plugins : dict of str to str
         Prober classes that are not installed as entry points, by name: ``{"my_probe": "my_package.probes:MyProber"}``
         (a configuration file's ``class_path`` entries).
@@ -108,6 +116,8 @@ class RunConfig:
     prober_plugins: dict[str, str] = field(default_factory=dict)
     workers: int | None = None
     threads: int | None = None
+    executor: str = "local"
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.sections if name not in SECTIONS]
@@ -126,6 +136,11 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {self.executor!r}")
+        if self.ray_address is not None and self.executor != "ray":
+            raise ValueError(f"ray_address={self.ray_address!r} is given, but executor={self.executor!r}: a cluster "
+                             "address needs executor 'ray'")
         if self.clip is not None and not self.clip > 0:
             raise ValueError("clip must be > 0 (training standard deviations) or None for no clipping, "
                              f"got {self.clip}")

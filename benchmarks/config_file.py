@@ -11,7 +11,7 @@ all)::
     training:   {epochs_scale, prober_seeds}
     statistics: {n_permutations, n_bootstrap, n_parallel, n_stability}
     downstream: {quality_prober, quality_predictions}
-    executor:   {accelerator, workers, threads}
+    executor:   {accelerator, workers, threads, executor, ray_address}
 
 ``init_args`` are the prober's ``__init__`` keywords (as MARBLE's and LightningCLI's ``class_path``/``init_args``).
 Unknown sections and keys are errors naming the file and the key. Command-line flags override the file.
@@ -35,7 +35,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "training": ("epochs_scale", "prober_seeds"),
     "statistics": ("n_permutations", "n_bootstrap", "n_parallel", "n_stability"),
     "downstream": ("quality_prober", "quality_predictions"),
-    "executor": ("accelerator", "workers", "threads"),
+    "executor": ("accelerator", "workers", "threads", "executor", "ray_address"),
 }
 _PATHS = ("cache", "out", "folds_file", "ratings", "moments", "competition", "masterclass_embeddings",
           "competition_embeddings", "quality_predictions")
@@ -44,7 +44,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,), "prober_seeds": (int,), "n_permutations": (int,), "n_bootstrap": (int,), "n_parallel": (int,),
     "n_stability": (int,), "epochs_scale": (int, float), "clip": (int, float, type(None)), "layers": (str, int),
     "synthetic_scale": (str,), "quality_prober": (str,), "accelerator": (str,), "workers": (int, type(None)),
-    "threads": (int, type(None)),
+    "threads": (int, type(None)), "executor": (str,), "ray_address": (str, type(None)),
 }
 _ENTRY_KEYS = ("name", "class_path", "init_args")
 

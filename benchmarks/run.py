@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.config import DEFAULT_PROBES, SECTIONS, RunConfig
+from benchmarks.config import DEFAULT_PROBES, EXECUTORS, SECTIONS, RunConfig
 from benchmarks.orchestration.output_guard import ConfigurationChangedError
 from datamodules.errors import DataContractError
 from datamodules.layers import LayerSelectionError
@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int,
                         help="intra-op threads per fold fit (default: OMP_NUM_THREADS, else 1); Ridge solves and "
                              "statistics use every CPU")
+    parser.add_argument("--executor", choices=EXECUTORS,
+                        help="where the trained probers' fold fits run: local worker processes (default) or Ray tasks "
+                             "(pip install -e '.[ray]'; a local Ray unless --ray-address)")
+    parser.add_argument("--ray-address", dest="ray_address", metavar="ADDR",
+                        help="join this Ray cluster (e.g. auto, ray://head:10001) under --executor ray; the cache "
+                             "and --out must be on storage every node mounts at the same path")
     parser.add_argument("--verbose", action="store_true", help="show Lightning's own messages and every step")
     parser.add_argument("--force", action="store_true", help="discard results of another configuration in --out")
     return parser

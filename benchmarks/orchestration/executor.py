@@ -133,6 +133,28 @@ class CacheSource:
 
 
 @dataclass(frozen=True)
+class UnitFailure:
+    """A unit that failed on every attempt (the Ray executor's: it retries once, then reports).
+
+    Attributes
+    ----------
+    unit : FitUnit
+    error : str
+        The last attempt's exception, as ``Type: message``.
+    attempts : int
+    """
+
+    unit: FitUnit
+    error: str
+    attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """``audit.json``'s record of the failure."""
+        return {"prober": self.unit.prober, "seed": self.unit.seed, "fold": self.unit.fold,
+                "layers": self.unit.layers, "error": self.error, "attempts": self.attempts}
+
+
+@dataclass(frozen=True)
 class FitUnit:
     """One fold of one seed run of one prober.
 
@@ -182,7 +204,7 @@ def run_units(units: Sequence[FitUnit], source: CacheSource, plan: ThreadPlan,
     options = (source, plan.unit_threads, is_quiet(), os.getpid())
     with ProcessPoolExecutor(max_workers=min(plan.workers, len(units)), mp_context=context,
                              initializer=_start_worker, initargs=options) as pool:
-        pending: dict[Future, FitUnit] = {pool.submit(_fit_unit, unit): unit for unit in units}
+        pending: dict[Future, FitUnit] = {pool.submit(fit_unit, unit): unit for unit in units}
         while pending:
             done, _ = wait(pending, return_when=FIRST_EXCEPTION)
             for future in done:
@@ -212,9 +234,14 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _start_worker(source: CacheSource, n_threads: int, quiet: bool, parent: int) -> None:
-    """Worker initialiser: bound to the run's process, thread pools sized, Lightning as quiet as the parent,
-    class-path probers registered, the cache opened once."""
+    """Worker initialiser: bound to the run's process, then :func:`prepare_worker`."""
     _die_with_parent(parent)
+    prepare_worker(source, n_threads, quiet)
+
+
+def prepare_worker(source: CacheSource, n_threads: int, quiet: bool) -> None:
+    """Make this process a worker of ``source``: thread pools sized, Lightning as quiet as the run, class-path
+    probers registered, the cache opened once (memory-mapped)."""
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(n_threads)
     import torch
@@ -224,7 +251,8 @@ def _start_worker(source: CacheSource, n_threads: int, quiet: bool, parent: int)
     from probes.registry import register_prober
 
     torch.set_num_threads(n_threads)
-    torch.set_num_interop_threads(1)
+    if not _worker:  # torch takes the inter-op size once per process (a Ray worker may serve several runs)
+        torch.set_num_interop_threads(1)
     if quiet:
         silence_lightning()
     for class_path in source.prober_plugins.values():
@@ -234,8 +262,13 @@ def _start_worker(source: CacheSource, n_threads: int, quiet: bool, parent: int)
                                   layers=source.layers)
 
 
-def _fit_unit(unit: FitUnit) -> bool:
-    """Fit (or resume) one unit in a worker; True if its fold file was already current."""
+def is_prepared(source: CacheSource) -> bool:
+    """Whether this process is already a worker of ``source`` (:func:`prepare_worker`)."""
+    return _worker.get("source") == source
+
+
+def fit_unit(unit: FitUnit) -> bool:
+    """Fit (or resume) one unit in a prepared worker; True if its fold file was already current."""
     import dataclasses
 
     from benchmarks.orchestration.cross_validation import cross_validate

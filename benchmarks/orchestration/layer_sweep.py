@@ -13,16 +13,18 @@ from pathlib import Path
 
 from analyses.context import AuditContext
 from benchmarks.config import RunConfig
-from benchmarks.console import ProgressLine
+from benchmarks.console import ProgressLine, say
 from benchmarks.orchestration.cross_validation import OutOfFoldPredictions, cross_validate
 from benchmarks.orchestration.executor import FitUnit, torch_threads
 from benchmarks.orchestration.probing import (
+    failed_probers,
     fit_in_workers,
     is_trained,
     prober_kwargs,
     run_thread_plan,
     seed_ensemble,
     seed_runs,
+    uses_workers,
 )
 
 SWEEP_DIR = "layer_sweep"
@@ -67,7 +69,7 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
     trained = [name for name in config.probes if is_trained(name)]
     reused = {name for name in config.probes if name in context.predictions}
     prefitted = {}
-    if plan.workers > 1 and trained:
+    if uses_workers(config, plan) and trained:
         n_folds = len(context.cache.folds)
         units = [FitUnit(prober=name, seed=seed, fold=fold, out_dir=Path(out), kwargs=prober_kwargs(name, config),
                          datamodule_kwargs=config.datamodule_kwargs(), logger_root=_logger_root(config, spec),
@@ -80,7 +82,11 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
         cache = dataclasses.replace(context.cache, store=store.with_layers(spec))
         line = ProgressLine(f"layer sweep {spec} ({cache.store.selection.describe()})",
                             len(config.probes) * len(cache.folds) * config.prober_seeds)
+        failed = failed_probers(context, spec)
         for name in config.probes:
+            if name in failed:
+                say(f"layer sweep {spec}, {name}: left out, {failed[name]}")
+                continue
             if cache.store.selection.spec == store.selection.spec and name in reused:
                 sweep[name][spec] = context.predictions[name]  # the main fit, same layers
                 continue
@@ -95,4 +101,4 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
                         for seed, out in seed_runs(name, _layer_config(config, spec))]
             sweep[name][spec] = seed_ensemble(runs)
         line.close()
-    context.inputs["layer_sweep"] = sweep
+    context.inputs["layer_sweep"] = {name: by_layer for name, by_layer in sweep.items() if by_layer}

@@ -14,7 +14,7 @@ from analyses.context import AuditContext
 from analyses.probe_metrics import probe_scores
 from analyses.probing_comparison import FDR_LEVEL
 from benchmarks.config import RunConfig
-from benchmarks.console import ProgressLine
+from benchmarks.console import ProgressLine, say
 from benchmarks.orchestration.cross_validation import (
     PREDICTIONS_DIR,
     OutOfFoldPredictions,
@@ -68,8 +68,12 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
     trainer_kwargs = {"enable_progress_bar": False}
     plan = run_thread_plan(config)
     trained = [name for name in config.probes if is_trained(name)]
-    prefitted = prefit_in_workers(context, config, trained, plan) if plan.workers > 1 else {}
+    prefitted = prefit_in_workers(context, config, trained, plan) if uses_workers(config, plan) else {}
+    failed = failed_probers(context)
     for name in config.probes:
+        if name in failed:
+            say(f"{name}: left out of the audit, {failed[name]}")
+            continue
         kwargs = prober_kwargs(name, config)
         seeds = seed_runs(name, config)
         line = ProgressLine(name, len(seeds) * len(context.cache.folds))
@@ -112,6 +116,33 @@ def run_thread_plan(config: RunConfig) -> ThreadPlan:
     return thread_plan(config.workers, config.threads)
 
 
+def uses_workers(config: RunConfig, plan: ThreadPlan) -> bool:
+    """Whether the trained probers' units go to an executor (Ray, or more than one local worker process)."""
+    return config.executor == "ray" or plan.workers > 1
+
+
+def describe_executor(config: RunConfig) -> str:
+    """The run's executor in words, for ``audit.json`` and the report."""
+    plan = run_thread_plan(config)
+    if config.executor == "ray":
+        where = f"the Ray cluster at {config.ray_address}" if config.ray_address else "a local Ray"
+        return (f"Ray tasks of {plan.unit_threads} thread{'s' if plan.unit_threads != 1 else ''} on {where} for "
+                f"the trained probers, {plan.main_threads} threads for the rest")
+    return plan.describe()
+
+
+def failed_probers(context: AuditContext, layers: str | None = None) -> dict[str, str]:
+    """``{prober: reason}`` for probers with a unit that failed in an executor (at ``layers``; None: the main fit)."""
+    failed: dict[str, list] = {}
+    for failure in context.inputs.get("failed_trials", []):
+        if failure.unit.layers == layers:
+            failed.setdefault(failure.unit.prober, []).append(failure)
+    return {name: (f"{len(failures)} fold fit{'s' if len(failures) != 1 else ''} failed after "
+                   f"{failures[0].attempts} attempts (first: seed {failures[0].unit.seed}, fold "
+                   f"{failures[0].unit.fold}: {failures[0].error})")
+            for name, failures in failed.items()}
+
+
 def is_trained(name: str) -> bool:
     """Whether prober ``name`` trains for epochs (its folds are the units worth a worker process each)."""
     return "max_epochs" in build_prober(name, 0).get_params()
@@ -132,19 +163,34 @@ def prefit_in_workers(context: AuditContext, config: RunConfig, names: list[str]
 
 def fit_in_workers(context: AuditContext, config: RunConfig, units: list[FitUnit], plan: ThreadPlan,
                    label: str) -> dict[tuple[str, str | None], tuple[int, int]]:
-    """Run ``units`` in ``plan.workers`` processes with one progress line; ``{(prober, layers): (fitted, resumed)}``."""
+    """Run ``units`` on the run's executor with one progress line; ``{(prober, layers): (fitted, resumed)}``.
+
+    Local worker processes raise on the first failing unit. Ray retries a failing unit once, then records it in
+    ``context.inputs["failed_trials"]`` (:class:`~benchmarks.orchestration.executor.UnitFailure`) and goes on; its
+    start-up time and cluster go to ``context.inputs["executor_runs"]``.
+    """
     source = CacheSource(cache_dir=Path(context.inputs["cache_dir"]), folds_file=config.folds_file,
                          store_dir=context.cache.store.store_dir, layers=config.layers,
                          prober_plugins=dict(config.prober_plugins))
     counts: dict[tuple[str, str | None], list[int]] = {(unit.prober, unit.layers): [0, 0] for unit in units}
-    line = ProgressLine(f"{label} ({plan.describe()})", len(units))
+    line = ProgressLine(f"{label} ({describe_executor(config)})", len(units))
 
     def done(unit: FitUnit, resumed: bool) -> None:
         counts[(unit.prober, unit.layers)][int(resumed)] += 1
         line.advance(resumed)
 
-    run_units(units, source, plan, on_done=done)
-    line.close()
+    if config.executor == "ray":
+        from benchmarks.orchestration.ray_executor import run_units_on_ray
+
+        ray_run = run_units_on_ray(units, source, plan, address=config.ray_address, on_done=done)
+        context.inputs.setdefault("failed_trials", []).extend(ray_run.failures)
+        context.inputs.setdefault("executor_runs", []).append(
+            {"label": label, "startup_s": ray_run.startup_s, "cluster": ray_run.cluster, "n_units": len(units)})
+        line.close(f", Ray started in {ray_run.startup_s:.1f} s ({ray_run.cluster})"
+                   + (f", {len(ray_run.failures)} failed after a retry" if ray_run.failures else ""))
+    else:
+        run_units(units, source, plan, on_done=done)
+        line.close()
     return {key: (fitted, resumed) for key, (fitted, resumed) in counts.items()}
 
 

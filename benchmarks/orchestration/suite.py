@@ -17,7 +17,7 @@ from benchmarks.orchestration.audit_trainer import run_audit_callbacks
 from benchmarks.orchestration.downstream import run_downstream_fits
 from benchmarks.orchestration.layer_sweep import run_layer_sweep
 from benchmarks.orchestration.output_guard import claim_output_directory
-from benchmarks.orchestration.probing import check_prober_settings, run_probing, run_thread_plan
+from benchmarks.orchestration.probing import check_prober_settings, describe_executor, run_probing
 from benchmarks.orchestration.provenance import input_hashes, provenance
 from benchmarks.orchestration.sections import callbacks_for
 from benchmarks.report import write_report
@@ -250,7 +250,10 @@ def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, 
     run_block["command"] = command
     run_block["config"] = config.to_dict()
     run_block["fingerprint"] = config.fingerprint()
-    run_block["executor"] = run_thread_plan(config).describe()
+    run_block["executor"] = describe_executor(config)
+    run_block["failed_trials"] = [failure.to_dict() for failure in context.inputs.get("failed_trials", [])]
+    if context.inputs.get("executor_runs"):
+        run_block["executor_runs"] = context.inputs["executor_runs"]
     if cache.store is not None:
         run_block["embeddings"] = {"store": str(cache.store.store_dir), "source": cache.store.manifest.get("source"),
                                    "dim": cache.store.dim, "n_frames": int(cache.store.offsets[-1]),

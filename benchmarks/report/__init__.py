@@ -61,6 +61,9 @@ def render_report(audit: dict, figures: list[str]) -> str:
                      f"{alignment.get('n_labelled_without_embeddings', 0)} labelled without embeddings, "
                      f"{alignment.get('n_embedded_without_labels', 0)} embedded without labels, "
                      f"{alignment.get('n_labelled_in_no_fold', 0)} in no fold (held out, unused)")
+    if run.get("executor"):
+        lines.append(f"- executor: {run['executor']}")
+    lines += failed_trial_lines(run.get("failed_trials") or [])
     lines.append("")
     for title, renderer in SECTIONS:
         rendered = renderer(audit)
@@ -71,6 +74,19 @@ def render_report(audit: dict, figures: list[str]) -> str:
     if figures:
         lines += ["## Figures", ""] + [f"![{name}](figures/{name})" for name in figures] + [""]
     return "\n".join(lines)
+
+
+def failed_trial_lines(failures: list[dict]) -> list[str]:
+    """One line per fold fit that failed on every attempt; its prober is left out of the sections below."""
+    if not failures:
+        return []
+    lines = [f"- **failed trials: {len(failures)}** (each retried once; their probers are left out of the "
+             "sections below):"]
+    for failure in failures:
+        layers = f", layers {failure['layers']}" if failure.get("layers") else ""
+        lines.append(f"  - {failure['prober']} seed {failure['seed']} fold {failure['fold']}{layers} "
+                     f"({failure['attempts']} attempts): {failure['error']}")
+    return lines
 
 
 def write_report(audit: dict, out_dir: Path) -> Path:
