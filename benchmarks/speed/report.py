@@ -47,6 +47,9 @@ def compare(results: dict) -> dict:
     memory = _memory(results)
     floor = _time_floor(cache, results, attention, peak)
     speedup = original["process_wall_s"] / suite["process_wall_s"]
+    default_executor = results.get("suite_default_executor")
+    if default_executor is not None:  # the suite as it runs by default is what the end-to-end target is about
+        speedup = original["process_wall_s"] / default_executor["process_wall_s"]
     max_r2_diff = max(float(np.max(np.abs(entry["diff"]))) for entry in r2.values())
     checks = _r2_checks(cache, results)
     replay = checks.get("attention, suite at batch size 1")

@@ -63,6 +63,7 @@ class SpeedPlan:
     statistics: str
     sections: tuple[str, ...]
     extras: bool
+    fidelity: bool
     threads: int | None
     seed: int
     work_dir: Path
@@ -89,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: rewrite the section from the results a finished run left in --work-dir")
+    parser.add_argument("--skip-fidelity", action="store_true",
+                        help="leave out the two R2-fidelity jobs (the suite's attention at batch size 1, the "
+                             "original's attention with another seed): at full epochs they take longer than the rest")
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke run: 64 tiny segments, 1-2 epochs, few resamples, the probing section only, "
                              "no profile and no doubled-frames cache")
@@ -104,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = SpeedPlan(
         spec=QUICK_SPEC if quick else SyntheticSpec.real_scale(),
         epochs_scale=0.02 if quick else arguments.epochs_scale, statistics="quick" if quick else "default",
-        sections=("probing",) if quick else SUITE_SECTIONS, extras=not quick, threads=arguments.threads,
+        sections=("probing",) if quick else SUITE_SECTIONS, extras=not quick,
+        fidelity=not quick and not arguments.skip_fidelity, threads=arguments.threads,
         seed=arguments.seed, work_dir=arguments.work_dir, output=arguments.output,
         command=["python", "-m", "benchmarks.speed", *(sys.argv[1:] if argv is None else argv)],
     )
@@ -136,9 +141,16 @@ def run_plan(plan: SpeedPlan) -> dict:
         suite_jobs.__name__, "run", "--cache", cache, "--out", suite_out, "--epochs-scale", plan.epochs_scale,
         "--statistics", plan.statistics, "--sections", ",".join(plan.sections)], {"out": str(suite_out)})
     if plan.extras:
+        workers_out = plan.work_dir / "suite_run_default_executor"
+        shutil.rmtree(workers_out, ignore_errors=True)
+        results["suite_default_executor"] = _child(plan, "suite_default_executor", [
+            suite_jobs.__name__, "run", "--cache", cache, "--out", workers_out, "--epochs-scale", plan.epochs_scale,
+            "--statistics", plan.statistics, "--sections", ",".join(plan.sections), "--default-executor"],
+            {"out": str(workers_out)})
         results["profile"] = _child(plan, "profile", [profile_job.__name__, "--cache", cache])
         results["memory"] = {"1x": _child(plan, "memory_1x", [suite_jobs.__name__, "memory", "--cache", cache])}
         results["memory"].update(_doubled_frames(plan))
+    if plan.fidelity:
         batch_1 = plan.work_dir / "suite_attention_batch_1.npz"
         results["attention_batch_1"] = _child(plan, "attention_batch_1", [
             suite_jobs.__name__, "attention", "--cache", cache, "--batch-size", 1,
@@ -160,7 +172,8 @@ def load_results(plan: SpeedPlan) -> dict:
     directory = plan.work_dir / "results"
     run = json.loads((directory / "run.json").read_text())
     results = {"plan": plan, "threads": run["machine"]["threads"], **run}
-    for name in ("convert", "original", "suite", "profile", "attention_batch_1", "original_attention_seed_plus_1"):
+    for name in ("convert", "original", "suite", "suite_default_executor", "profile", "attention_batch_1",
+                 "original_attention_seed_plus_1"):
         if (directory / f"{name}.json").is_file():
             results[name] = json.loads((directory / f"{name}.json").read_text())
     memory = {"1x": "memory_1x", **{f"{kind}2x_{variant}": f"{name}_2x_{variant}" for variant in ("segments", "length")

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=50, help="attention job: epochs")
     parser.add_argument("--predictions", type=Path, help="attention job: npz of the out-of-fold predictions")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--default-executor", action="store_true",
+                        help="run job: the suite's default executor (worker processes, one thread each) instead of one "
+                             "process; only its totals are meaningful (sections then run in the workers)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: all CPUs)")
     return parser
 
@@ -104,9 +107,10 @@ def _run(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
     sections = tuple(section for section in arguments.sections.split(",") if section)
     # One process with the benchmark's threads: the sections are timed inside it, against the original's one process
     # (worker processes are measured by benchmarks.speed.contention).
+    executor = {"workers": None, "threads": None} if arguments.default_executor else {
+        "workers": 1, "threads": set_threads(None)}
     config = RunConfig(cache=arguments.cache, out=arguments.out, sections=sections, probes=PROBES, seed=arguments.seed,
-                       epochs_scale=arguments.epochs_scale, accelerator="cpu", workers=1,
-                       threads=set_threads(None), **statistics)
+                       epochs_scale=arguments.epochs_scale, accelerator="cpu", **executor, **statistics)
     training = {"wall_s": 0.0, "cpu_s": 0.0}
     _wrap(probing, "cross_validate",
           lambda original: lambda name, *a, **k: _timed(timer, name, original, name, *a, **k))
@@ -118,7 +122,7 @@ def _run(arguments: argparse.Namespace) -> tuple[SectionTimer, dict]:
     wall, cpu = time.perf_counter(), time.process_time()
     audit = suite.run_suite(config, force=True, command=["python", "-m", "benchmarks.speed.suite_jobs", *sys.argv[1:]])
     suite_total = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
-    return timer, {"suite_total": suite_total, "attention_training": training,
+    return timer, {"suite_total": suite_total, "attention_training": training, "executor": audit["run"]["executor"],
                    "suite_timings": audit["run"]["timings_s"], "config": config.to_dict()}
 
 
