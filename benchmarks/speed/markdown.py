@@ -159,12 +159,17 @@ def _notes_text(results: dict, comparison: dict) -> str:
             f"implementation needs before it reads any data.")
     if "kernel_fraction" in attention and attention["fraction"] < 0.6:
         notes.append(
-            f"- **Attention rate.** The scorer's matrix products alone reach {attention['kernel_fraction']:.0%} of "
-            f"the square-matrix peak at these shapes (one segment's ~{_mean_frames(results['profile'])} frames by "
-            f"{results['original']['dim']} by 128: a thin product); the step adds tanh, softmax, the weighted sums, "
-            f"autograd bookkeeping per segment and the data path (see the profile). `torch.compile` did not fuse "
-            f"them into anything faster (above); a hand-written kernel computing scores, softmax, weighted sum and "
-            f"their gradients per segment in one pass over the frames is what remains.")
+            f"- **Attention rate.** The step is one fused product over the packed batch's frames forward and one "
+            f"for the weight gradients (`probes/fused_attention.py`); those two products alone reach "
+            f"{attention['kernel_fraction']:.0%} of the square-matrix peak at these shapes (about "
+            f"{round(results['profile']['n_frames'] / results['profile']['n_steps'])} frames by "
+            f"{results['original']['dim']} by {128 + 19}: a thin product streaming the frames), and they carry 15% "
+            f"more FLOPs than the count above (the head's 19 columns on every frame, where the per-segment "
+            f"formulation multiplies 19 x D once per segment). The rest of the step is element-wise (tanh, the "
+            f"segment softmax and sums) and Adam; the training loop adds the data path (reading, standardising and "
+            f"clipping every frame each epoch in the prefetch thread, which shares the two cores) and the per-epoch "
+            f"validation pass. What remains: the products in bfloat16 where the CPU has bfloat16 units (an R2 check "
+            f"first), and standardisation folded into the product (exact only without clipping).")
     if comparison["max_r2_diff"] > R2_TOLERANCE:
         notes.append(_r2_note(comparison))
     return "\n".join(notes or ["- Every target is met."]) + "\n"
@@ -246,7 +251,7 @@ def _memory_text(memory: dict) -> str:
     if "suite_attention_2x_length_mb" in memory:
         lines.append(
             f"- Twice the frames as segments twice as long: the suite's fold peaks at "
-            f"{memory['suite_attention_2x_length_mb']:.0f} MiB, because a padded batch of 32 segments (held "
+            f"{memory['suite_attention_2x_length_mb']:.0f} MiB, because a batch of 32 segments (held "
             f"while the next one is prepared) holds twice the frames: memory is bounded by the batch, 32 x the "
             f"longest segment x D, not by the data; the original's load peaks at "
             f"{memory['original_load_2x_length_mb']:.0f} MiB.")

@@ -49,6 +49,8 @@ SUITE_SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding")
 #: The original's jobs standing for each suite section.
 ORIGINAL_JOBS: dict[str, tuple[str, ...]] = {"labels": ("labels",), "probing": ("ridge", "attention", "mlp"),
                                              "embedding": ("embedding",)}
+#: The R2-fidelity jobs (``--skip-fidelity`` leaves them out).
+FIDELITY_JOBS: tuple[str, ...] = ("attention_batch_1", "original_attention_seed_plus_1")
 #: The CI smoke cache: 64 segments of 20-40 frames of width 32, two folds.
 QUICK_SPEC = SyntheticSpec(n_segments=64, n_works=2, n_excerpts_per_work=6, n_folds=2, dim=32,
                            frames_per_segment=(20, 40))
@@ -150,6 +152,9 @@ def run_plan(plan: SpeedPlan) -> dict:
         results["profile"] = _child(plan, "profile", [profile_job.__name__, "--cache", cache])
         results["memory"] = {"1x": _child(plan, "memory_1x", [suite_jobs.__name__, "memory", "--cache", cache])}
         results["memory"].update(_doubled_frames(plan))
+    if not plan.fidelity:  # no stale results of an earlier run for --report-only to pick up
+        for name in FIDELITY_JOBS:
+            (plan.work_dir / "results" / f"{name}.json").unlink(missing_ok=True)
     if plan.fidelity:
         batch_1 = plan.work_dir / "suite_attention_batch_1.npz"
         results["attention_batch_1"] = _child(plan, "attention_batch_1", [
@@ -172,8 +177,7 @@ def load_results(plan: SpeedPlan) -> dict:
     directory = plan.work_dir / "results"
     run = json.loads((directory / "run.json").read_text())
     results = {"plan": plan, "threads": run["machine"]["threads"], **run}
-    for name in ("convert", "original", "suite", "suite_default_executor", "profile", "attention_batch_1",
-                 "original_attention_seed_plus_1"):
+    for name in ("convert", "original", "suite", "suite_default_executor", "profile", *FIDELITY_JOBS):
         if (directory / f"{name}.json").is_file():
             results[name] = json.loads((directory / f"{name}.json").read_text())
     memory = {"1x": "memory_1x", **{f"{kind}2x_{variant}": f"{name}_2x_{variant}" for variant in ("segments", "length")
