@@ -18,11 +18,24 @@ from torch import nn
 from datamodules.batching import segment_ids
 from datamodules.dimensions import N_DIMENSIONS
 from probes.base import Prober
-from probes.fused_attention import fused_attention_head, segment_softmax, segment_sum
+from probes.fused_attention import fast_product_dtype, fused_attention_head, segment_softmax, segment_sum
 from probes.layer_weights import LayerMix, layer_shape
 from probes.ridge import RidgeProber, training_rows
 from probes.tensorboard import log_final
 from probes.training import RegressionModule, final_metrics, fit_module, map_batches, trained_device
+
+#: ``product_precision`` values: "float32" multiplies in the frames' own dtype (exact), "bfloat16" rounds for the two
+#: frame products, "auto" takes bfloat16 where the device multiplies it natively.
+PRODUCT_PRECISIONS: tuple[str, ...] = ("auto", "bfloat16", "float32")
+
+
+def product_dtype(precision: str, frames: torch.Tensor) -> torch.dtype:
+    """The dtype of the frame products for ``precision`` on ``frames`` (their device and dtype)."""
+    if precision not in PRODUCT_PRECISIONS:
+        raise ValueError(f"product_precision must be one of {PRODUCT_PRECISIONS}, got {precision!r}")
+    if precision == "bfloat16" or (precision == "auto" and fast_product_dtype(frames.device) == torch.bfloat16):
+        return torch.bfloat16
+    return frames.dtype
 
 
 class AttentionPoolingModule(RegressionModule):
@@ -40,11 +53,14 @@ class AttentionPoolingModule(RegressionModule):
     n_layers : int, default=1
         Layers served side by side (``--layers weighted``): frames ``(batch, max_frames, n_layers * D)`` are first
         mixed by a learned :class:`~probes.layer_weights.LayerMix`.
+    product_precision : {"float32", "bfloat16", "auto"}, default="float32"
+        Dtype of the two frame products of :meth:`forward` (:mod:`probes.fused_attention`); "auto" takes bfloat16
+        where the device multiplies it natively. :meth:`pool` always computes in float32.
     """
 
     def __init__(
         self, input_dim: int, n_outputs: int = N_DIMENSIONS, hidden_dim: int = 128,
-        learning_rate: float = 1e-3, weight_decay: float = 1e-3, n_layers: int = 1,
+        learning_rate: float = 1e-3, weight_decay: float = 1e-3, n_layers: int = 1, product_precision: str = "float32",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -83,7 +99,8 @@ class AttentionPoolingModule(RegressionModule):
         first, score = self.scorer[0], self.scorer[2]
         projection = torch.cat([first.weight, self.head.weight])  # (hidden_dim + n_outputs, D)
         outputs, _ = fused_attention_head(self.layer_mix(frames), lengths, projection, first.bias,
-                                          score.weight.reshape(-1), score.bias)
+                                          score.weight.reshape(-1), score.bias,
+                                          product_dtype(self.hparams.product_precision, frames))
         return outputs + self.head.bias  # (batch, n_outputs)
 
 
@@ -125,6 +142,11 @@ class AttentionPoolingProber(PooledReadoutProber):
         Seeds the initial weights (``torch.manual_seed`` inside ``fit``, global RNG restored afterwards).
     accelerator : str, default="auto"
         Lightning accelerator: cuda, then mps, else cpu.
+    product_precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Dtype of the training forward's two frame products (see Notes); "auto": bfloat16 where the device multiplies
+        it natively (:func:`~probes.fused_attention.fast_product_dtype`), else float32.
+    monitor_every_n_epochs : int, default=5
+        Epochs between passes of ``val/loss`` over the validation rows (a monitoring curve that selects nothing).
 
     Attributes
     ----------
@@ -134,9 +156,15 @@ class AttentionPoolingProber(PooledReadoutProber):
     device_ : torch.device
     n_outputs_ : int
         19.
+    product_dtype_ : str
+        The frame products' dtype the training used ("float32" or "bfloat16").
 
     Notes
     -----
+    bfloat16 products round each frame value and weight to 8 significant bits for the two large products only
+    (accumulation, the softmax, the loss and Adam stay float32); the pooled features the readout is fitted on are
+    computed in float32. BENCHMARKS.md compares the two precisions' out-of-fold R2 with the original's seed spread.
+
     The original notebook trained with batch size 1; a packed batch computes, for each segment, exactly what a batch
     of one does (tested), but the optimiser takes one step per batch instead of per segment, so the trajectories
     differ (``batch_size=1`` replays the original's). Without an inner split the DataModule's
@@ -152,6 +180,7 @@ class AttentionPoolingProber(PooledReadoutProber):
     def __init__(
         self, hidden_dim: int = 128, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 50,
         batch_size: int = 32, ridge_alpha: float = 1.0, seed: int = 0, accelerator: str = "auto",
+        product_precision: str = "auto", monitor_every_n_epochs: int = 5,
     ) -> None:
         self.hidden_dim = hidden_dim
         self.learning_rate = learning_rate
@@ -161,6 +190,8 @@ class AttentionPoolingProber(PooledReadoutProber):
         self.ridge_alpha = ridge_alpha
         self.seed = seed
         self.accelerator = accelerator
+        self.product_precision = product_precision
+        self.monitor_every_n_epochs = monitor_every_n_epochs
 
     def datamodule_kwargs(self) -> dict[str, Any]:
         """``view="frames"`` and this prober's ``batch_size``."""
@@ -173,9 +204,11 @@ class AttentionPoolingProber(PooledReadoutProber):
         module, trainer = fit_module(
             self._builder(*layer_shape(datamodule)), datamodule, seed=self.seed, max_epochs=self.max_epochs,
             accelerator=self.accelerator, logger=logger, callbacks=self._callbacks(datamodule),
-            trainer_kwargs=trainer_kwargs,
+            trainer_kwargs={"check_val_every_n_epoch": self.monitor_every_n_epochs, **(trainer_kwargs or {})},
         )
         self.device_ = trained_device(trainer)
+        used = product_dtype(self.product_precision, torch.empty(0, device=self.device_))
+        self.product_dtype_ = "bfloat16" if used == torch.bfloat16 else "float32"
         self.module_ = module.eval().to(self.device_)
         self._after_training()
         pooled, targets, _ = self.pooled_features(datamodule.loader(training_rows(datamodule), shuffle=False))
@@ -185,7 +218,7 @@ class AttentionPoolingProber(PooledReadoutProber):
         return self
 
     def _validate(self) -> None:
-        for name in ("hidden_dim", "max_epochs", "batch_size"):
+        for name in ("hidden_dim", "max_epochs", "batch_size", "monitor_every_n_epochs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -193,11 +226,15 @@ class AttentionPoolingProber(PooledReadoutProber):
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.product_precision not in PRODUCT_PRECISIONS:
+            raise ValueError(f"product_precision must be one of {PRODUCT_PRECISIONS}, "
+                             f"got {self.product_precision!r}")
 
     def _builder(self, n_layers: int, input_dim: int):
         return lambda: AttentionPoolingModule(
             input_dim=input_dim, n_outputs=N_DIMENSIONS, hidden_dim=self.hidden_dim,
             learning_rate=self.learning_rate, weight_decay=self.weight_decay, n_layers=n_layers,
+            product_precision=self.product_precision,
         )
 
     def _callbacks(self, datamodule: Any) -> list:
@@ -213,4 +250,4 @@ class AttentionPoolingProber(PooledReadoutProber):
         return {}
 
     def _logged_params(self) -> dict[str, Any]:
-        return self.get_params()
+        return {**self.get_params(), "product_dtype": self.product_dtype_}

@@ -13,6 +13,12 @@ The backward pass (:class:`FusedAttentionHead`) is written out rather than recor
 products' outputs, not a graph of per-segment views, and forms the projection's gradient in one product.
 ``tests/probes/test_fused_attention.py`` checks it against autograd on the per-segment formulation
 (``torch.autograd.gradcheck`` in float64).
+
+The two frame products may run in bfloat16 (``product_dtype``): the frames and the projection are rounded to
+bfloat16 (8 significant bits, a relative error of at most 2^-9 per value) for the products only, which accumulate in
+float32; their outputs, the bias, tanh, the softmax and every sum stay float32. On a CPU with native bfloat16
+matrix units (AVX512-BF16, AMX) the products run 3.6-5 times faster than in float32 (BENCHMARKS.md); elsewhere
+:func:`fast_product_dtype` keeps float32, where bfloat16 would be emulated.
 """
 
 from __future__ import annotations
@@ -20,6 +26,17 @@ from __future__ import annotations
 import torch
 
 from datamodules.batching import segment_ids
+
+
+def fast_product_dtype(device: torch.device | str) -> torch.dtype:
+    """bfloat16 where ``device`` multiplies bfloat16 matrices natively (a CUDA GPU that supports it, a CPU whose
+    oneDNN build runs bfloat16 kernels), else float32."""
+    device_type = torch.device(device).type
+    if device_type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    if device_type == "cpu":
+        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+    return torch.float32
 
 
 def segment_sum(values: torch.Tensor, ids: torch.Tensor, n_segments: int) -> torch.Tensor:
@@ -38,10 +55,12 @@ def segment_softmax(scores: torch.Tensor, ids: torch.Tensor, n_segments: int) ->
 class FusedAttentionHead(torch.autograd.Function):
     """Head outputs of attention pooling over packed frames; see the module docstring.
 
-    ``apply(frames, lengths, projection, hidden_bias, score_weight, score_bias)`` with frames ``(N, D)``, lengths
-    ``(batch,)`` int64, projection ``(H + O, D)`` (the scorer's first weight over the head's weight), hidden_bias
-    ``(H,)``, score_weight ``(H,)``, score_bias ``(1,)``. Returns the head outputs without the head's bias
-    ``(batch, O)`` and the attention weights ``(N,)`` (not differentiable; they sum to 1 over each segment).
+    ``apply(frames, lengths, projection, hidden_bias, score_weight, score_bias, product_dtype)`` with frames
+    ``(N, D)``, lengths ``(batch,)`` int64, projection ``(H + O, D)`` (the scorer's first weight over the head's
+    weight), hidden_bias ``(H,)``, score_weight ``(H,)``, score_bias ``(1,)``, and the dtype of the two frame
+    products (the frames' own dtype: exact; bfloat16: see the module docstring). Returns the head outputs without
+    the head's bias ``(batch, O)`` and the attention weights ``(N,)`` (not differentiable; they sum to 1 over each
+    segment).
 
     The products are formed frames-last, ``P X^T`` ``(H + O, N)``: the hidden block and the head block are then
     each contiguous, so the element-wise passes over them (tanh and its derivative) run at full vector speed (on a
@@ -50,20 +69,26 @@ class FusedAttentionHead(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, frames, lengths, projection, hidden_bias, score_weight, score_bias):
+    def forward(ctx, frames, lengths, projection, hidden_bias, score_weight, score_bias, product_dtype):
         n_hidden, n_segments = hidden_bias.shape[0], lengths.shape[0]
         ids = segment_ids(lengths)  # (N,)
-        bias = hidden_bias.new_zeros(projection.shape[0], 1)  # (H + O, 1): the scorer's bias, added in the product
-        bias[:n_hidden, 0] = hidden_bias
-        projected = torch.addmm(bias, projection, frames.T)  # (H + O, N): the one forward product over the frames
+        product_frames, product_projection = frames.to(product_dtype), projection.to(product_dtype)
+        if product_dtype == frames.dtype:
+            bias = hidden_bias.new_zeros(projection.shape[0], 1)  # (H + O, 1): the scorer's bias, in the product
+            bias[:n_hidden, 0] = hidden_bias
+            projected = torch.addmm(bias, projection, frames.T)  # (H + O, N): the one forward product
+        else:
+            projected = (product_projection @ product_frames.T).to(frames.dtype)  # (H + O, N), float32 from here on
+            projected[:n_hidden] += hidden_bias[:, None]
         hidden = projected[:n_hidden].tanh_()  # (H, N), contiguous, in place
         scores = score_weight @ hidden + score_bias  # (N,)
         weights = segment_softmax(scores, ids, n_segments)  # (N,)
         frame_outputs = projected[n_hidden:]  # (O, N)
         outputs = segment_sum((frame_outputs * weights).T, ids, n_segments)  # (batch, O)
-        ctx.save_for_backward(frames, projection, score_weight, ids, projected, weights)
+        ctx.save_for_backward(product_frames, product_projection, score_weight, ids, projected, weights)
         ctx.mark_non_differentiable(weights)
         ctx.n_segments, ctx.n_hidden = n_segments, n_hidden
+        ctx.frames_dtype, ctx.projection_dtype = frames.dtype, projection.dtype
         return outputs, weights
 
     @staticmethod
@@ -80,15 +105,20 @@ class FusedAttentionHead(torch.autograd.Function):
         grad_hidden_pre = grad_projected[:n_hidden]  # (H, N), filled in place: (1 - tanh^2) v_h d score
         torch.addcmul(torch.ones((), dtype=hidden.dtype), hidden, hidden, value=-1.0, out=grad_hidden_pre)
         grad_hidden_pre.mul_(score_weight[:, None]).mul_(grad_scores)
-        grad_projection = grad_projected @ frames  # (H + O, D): the one weight-gradient product over the frames
-        grad_frames = grad_projected.T @ projection if ctx.needs_input_grad[0] else None  # (N, D)
+        grad_product = grad_projected.to(frames.dtype)  # (H + O, N), in the products' dtype (frames saved in it)
+        grad_projection = (grad_product @ frames).to(ctx.projection_dtype)  # (H + O, D): the weight-gradient product
+        grad_frames = (grad_product.T @ projection).to(ctx.frames_dtype) if ctx.needs_input_grad[0] else None
         return (grad_frames, None, grad_projection, grad_hidden_pre.sum(dim=1), hidden @ grad_scores,
-                grad_scores.sum().reshape(1))
+                grad_scores.sum().reshape(1), None)
 
 
 def fused_attention_head(
     frames: torch.Tensor, lengths: torch.Tensor, projection: torch.Tensor, hidden_bias: torch.Tensor,
-    score_weight: torch.Tensor, score_bias: torch.Tensor,
+    score_weight: torch.Tensor, score_bias: torch.Tensor, product_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Functional form of :class:`FusedAttentionHead`: ``(head outputs (batch, O) without bias, weights (N,))``."""
-    return FusedAttentionHead.apply(frames, lengths, projection, hidden_bias, score_weight, score_bias)
+    """Functional form of :class:`FusedAttentionHead`: ``(head outputs (batch, O) without bias, weights (N,))``.
+
+    ``product_dtype`` defaults to the frames' dtype (exact).
+    """
+    return FusedAttentionHead.apply(frames, lengths, projection, hidden_bias, score_weight, score_bias,
+                                    frames.dtype if product_dtype is None else product_dtype)

@@ -94,12 +94,14 @@ def _attention_text(results: dict, comparison: dict) -> str:
         f"Matrix-multiply peak (float32 `torch.mm`, 2048 x 2048, best of 5, same threads): {peaks} GFLOP/s before "
         f"and after the run{_profile_peak(profile)}; the largest, {comparison['peak_gflops']:.1f} GFLOP/s, is the "
         f"denominator.{_bf16_text(results, comparison)}\n",
-        f"- Suite, attention training loops (all folds, with their per-epoch validation pass): "
+        f"- Suite, attention training loops (all folds, with their {attention['monitored_epochs']} monitoring "
+        f"validation passes per fold; frame products in {attention['product_dtype']}): "
         f"{attention['suite_flops'] / 1e12:.3f} TFLOP in {attention['suite_training_s']:.1f} s = "
-        f"{attention['suite_gflops']:.1f} GFLOP/s, **{attention['fraction']:.0%} of peak**; per CPU second of the "
-        f"process (both threads: training and data prefetch; less disturbed by other jobs) "
-        f"{attention['suite_flops'] / attention['suite_training_cpu_s'] / 1e9:.1f} GFLOP/s, "
-        f"{attention['suite_flops'] / attention['suite_training_cpu_s'] / 1e9 / comparison['peak_gflops']:.0%}.",
+        f"{attention['suite_gflops']:.1f} GFLOP/s, **{attention['fraction']:.0%} of the "
+        f"{attention['product_dtype']} peak** ({attention['product_peak_gflops']:.0f} GFLOP/s; "
+        f"{attention['fraction_float32']:.0%} of the float32 peak); per CPU second of the process (both threads: "
+        f"training and data prefetch; less disturbed by other jobs) "
+        f"{attention['suite_flops'] / attention['suite_training_cpu_s'] / 1e9:.1f} GFLOP/s.",
         f"- Original, whole attention section (batch size 1): {attention['original_flops'] / 1e12:.3f} TFLOP in "
         f"{attention['original_s']:.1f} s = {attention['original_gflops']:.1f} GFLOP/s, "
         f"{attention['original_fraction']:.0%} of peak.",
@@ -113,16 +115,17 @@ def _attention_text(results: dict, comparison: dict) -> str:
         return "\n".join(lines) + "\n\nNo step profile in `--quick`.\n"
     phases, step = profile["phases_s"], profile["step_s"]
     lines += [
-        f"- Profile of {profile['n_steps']} suite steps (batch 32, fold 0): {step:.2f} s = "
-        f"{attention['profile_fraction']:.0%} of peak; data {phases['data']:.2f} s (what the prefetch thread did not "
+        f"- Profile of {profile['n_steps']} suite steps (batch 32, fold 0, {profile['product_dtype']} products): "
+        f"{step:.2f} s = {attention['profile_fraction']:.0%} of the {profile['product_dtype']} peak; data "
+        f"{phases['data']:.2f} s (what the prefetch thread did not "
         f"hide), forward {phases['forward']:.2f} s, backward {phases['backward']:.2f} s, optimizer "
         f"{phases['optimizer']:.2f} s. The two frame products alone (the fused projection and its weight gradient, "
         f"one each per packed batch of about {round(profile['n_frames'] / profile['n_steps'])} frames by "
         f"{results['original']['dim']} x {128 + 19}) take {profile['frame_products_s']:.2f} s = "
-        f"{attention['kernel_fraction']:.0%} of peak; the rest of the step "
+        f"{attention['kernel_fraction']:.0%} of that peak (the rounding of the frames included); the rest of the step "
         f"({max(step - profile['frame_products_s'], 0):.2f} s) is tanh, the segment softmax and sums, and Adam.",
         f"- The same batches by autograd on the per-segment formulation (the suite's attention before the fused "
-        f"product), forward and backward only: {profile['per_segment_steps_s']:.2f} s, against "
+        f"product, float32), forward and backward only: {profile['per_segment_steps_s']:.2f} s, against "
         f"{phases['forward'] + phases['backward']:.2f} s fused "
         f"({profile['per_segment_steps_s'] / (phases['forward'] + phases['backward']):.2f}x).",
         "\nHeaviest operators of two profiled steps (`torch.profiler`, self CPU time):\n",
@@ -161,15 +164,17 @@ def _notes_text(results: dict, comparison: dict) -> str:
         notes.append(
             f"- **Attention rate.** The step is one fused product over the packed batch's frames forward and one "
             f"for the weight gradients (`probes/fused_attention.py`); those two products alone reach "
-            f"{attention['kernel_fraction']:.0%} of the square-matrix peak at these shapes (about "
+            f"{attention['kernel_fraction']:.0%} of the square-matrix {attention['product_dtype']} peak at these "
+            f"shapes (about "
             f"{round(results['profile']['n_frames'] / results['profile']['n_steps'])} frames by "
             f"{results['original']['dim']} by {128 + 19}: a thin product streaming the frames), and they carry 15% "
             f"more FLOPs than the count above (the head's 19 columns on every frame, where the per-segment "
             f"formulation multiplies 19 x D once per segment). The rest of the step is element-wise (tanh, the "
             f"segment softmax and sums) and Adam; the training loop adds the data path (reading, standardising and "
-            f"clipping every frame each epoch in the prefetch thread, which shares the two cores) and the per-epoch "
-            f"validation pass. What remains: the products in bfloat16 where the CPU has bfloat16 units (an R2 check "
-            f"first), and standardisation folded into the product (exact only without clipping).")
+            f"clipping every frame each epoch in the prefetch thread, which shares the two cores) and the monitoring "
+            f"validation passes. With bfloat16 products the element-wise work and the data path, not the products, "
+            f"bound the step: what remains is a data path that standardises in the products' dtype, and "
+            f"standardisation folded into the product (exact only without clipping).")
     if comparison["max_r2_diff"] > R2_TOLERANCE:
         notes.append(_r2_note(comparison))
     return "\n".join(notes or ["- Every target is met."]) + "\n"
@@ -207,9 +212,8 @@ def _end_to_end_note(comparison: dict) -> str:
         f"the suite spends on statistics the original never computes (label audit with parallel analysis, factor "
         f"stability and reliability; bootstrap CIs and permutation tests; the Ridge permutation null; residuals and "
         f"CCA with their noise floor) the suite cannot finish in less than {floor['suite_floor_s']:.0f} s, against "
-        f"the target's {floor['target_s']:.0f} s (a third of the original's). Meeting it needs faster FLOPs than "
-        f"this CPU's float32 peak (a GPU, bfloat16 matrix units such as AVX512-BF16/AMX) and fewer resamples for a "
-        f"quick look.")
+        f"the target's {floor['target_s']:.0f} s (a third of the original's). The floor counts float32 FLOPs; the "
+        f"suite's attention multiplies in {attention['product_dtype']}, and the MLPs and the statistics do not.")
 
 
 def _mean_frames(profile: dict) -> int:
@@ -224,8 +228,11 @@ def _bf16_text(results: dict, comparison: dict) -> str:
     bf16 = comparison["attention"].get("bf16_gflops")
     if bf16 is None:
         return ""
+    if comparison["attention"]["product_dtype"] == "bfloat16":
+        return (f" bfloat16 `torch.mm`: {bf16:.1f} GFLOP/s: the suite's attention multiplies its frames in bfloat16 "
+                f"(`product_precision=\"auto\"`), and its rates below are against that peak.")
     if bf16 > comparison["peak_gflops"]:
-        return f" bfloat16 `torch.mm`: {bf16:.1f} GFLOP/s, faster than float32 (an R2 check would decide; not run)."
+        return f" bfloat16 `torch.mm`: {bf16:.1f} GFLOP/s, faster than float32 (not used: product_precision)."
     instructions = "has" if results["machine"]["bf16_instructions"] else "has no"
     return (f" bfloat16 `torch.mm`: {bf16:.2f} GFLOP/s; this CPU {instructions} bfloat16 instructions, so reduced "
             "precision is rejected on speed alone (no R2 run needed).")

@@ -1,13 +1,14 @@
 """``python -m benchmarks.speed.profile``: where an attention training step of the suite spends its time.
 
-On fold 0 of a cache (the suite's frames loader, ``AttentionPoolingModule`` and its optimizer, batch size 32), a
-few steps are timed phase by phase: reading and packing the batch, forward, backward, optimizer step. The same
-batches' two frame products (the fused projection ``X P^T`` and its weight gradient ``dZ^T X``, one each per
-batch, :mod:`probes.fused_attention`) are then timed alone: their rate against the measured peak is what the
-kernels reach, the rest of the step is overhead. The same steps with autograd on the per-segment formulation (the
-suite's attention before the fused product: per segment, scorer, softmax, weighted sum, then the head) say what the
-fusion gains. A ``torch.profiler`` table of the heaviest operators and the bfloat16 matrix-multiply rate complete
-the picture.
+On fold 0 of a cache (the suite's frames loader, ``AttentionPoolingModule`` with the faithful prober's default
+``product_precision`` and its optimizer, batch size 32), a few steps are timed phase by phase: reading and packing
+the batch, forward, backward, optimizer step. The same batches' two frame products (the fused projection ``P X^T``
+and its weight gradient ``dZ X``, one each per batch, in the step's product dtype, :mod:`probes.fused_attention`)
+are then timed alone: their rate against the measured peak is what the kernels reach, the rest of the step is
+overhead. The same steps with autograd on the per-segment formulation (the suite's attention before the fused
+product: per segment, scorer, softmax, weighted sum, then the head, in float32) say what the fusion gains. A
+``torch.profiler`` table of the heaviest operators and the float32 and bfloat16 matrix-multiply peaks complete the
+picture.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from benchmarks.speed.measure import attention_training_flops, matmul_peak_gflop
 from datamodules.cache import open_cache
 from datamodules.dimensions import N_DIMENSIONS
 from datamodules.fold_datamodule import FoldDataModule
-from probes.attention import AttentionPoolingModule
+from probes.attention import AttentionPoolingModule, AttentionPoolingProber, product_dtype
 
 PHASES: tuple[str, ...] = ("data", "forward", "backward", "optimizer")
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = open_cache(arguments.cache)
     datamodule = FoldDataModule(cache, 0, view="frames", batch_size=32, seed=0)
     torch.manual_seed(0)
-    module = AttentionPoolingModule(cache.store.dim)
+    module = AttentionPoolingModule(cache.store.dim, product_precision=AttentionPoolingProber().product_precision)
     optimizer = module.configure_optimizers()
     batches = _endless(datamodule)
     _step(module, optimizer, next(batches), {phase: 0.0 for phase in PHASES})  # warm-up
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         n_frames, n_segments = n_frames + int(batch.lengths.sum()), n_segments + len(batch.rows)
         kept.append(batch)
     flops = attention_training_flops(n_frames, n_segments, cache.store.dim)
-    gemm_s = _frame_products_alone(module, kept)
+    dtype = product_dtype(module.hparams.product_precision, kept[0].frames)
+    gemm_s = _frame_products_alone(module, kept, dtype)
     per_segment_s = _per_segment_steps(module, kept)
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         for batch in kept[:2]:
@@ -69,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "threads": threads, "n_steps": len(kept), "n_frames": n_frames, "n_segments": n_segments, "flops": flops,
         "phases_s": phases, "step_s": sum(phases.values()), "frame_products_s": gemm_s,
+        "product_dtype": "bfloat16" if dtype == torch.bfloat16 else "float32",
         "frame_products_flops": 4.0 * n_frames * cache.store.dim * (module.hparams.hidden_dim + N_DIMENSIONS),
         "per_segment_steps_s": per_segment_s, "profile_table": table,
         "peak": {"float32": matmul_peak_gflops("float32"),
-                 "bfloat16": matmul_peak_gflops("bfloat16", size=512, repeats=2, budget_s=5.0)},
+                 "bfloat16": matmul_peak_gflops("bfloat16", budget_s=5.0)},
     }
     arguments.result.parent.mkdir(parents=True, exist_ok=True)
     arguments.result.write_text(json.dumps(result, indent=2))
@@ -113,15 +116,17 @@ def _per_segment_steps(module: AttentionPoolingModule, batches: list) -> float:
 
 
 @torch.no_grad()
-def _frame_products_alone(module: AttentionPoolingModule, batches: list) -> float:
-    """Seconds of the step's two frame products alone: ``X P^T`` and ``dZ^T X`` over each packed batch."""
-    projection = torch.cat([module.scorer[0].weight, module.head.weight])  # (hidden + outputs, D)
+def _frame_products_alone(module: AttentionPoolingModule, batches: list, dtype: torch.dtype) -> float:
+    """Seconds of the step's two frame products alone, ``P X^T`` and ``dZ X`` over each packed batch, in ``dtype``
+    (the rounding of the frames to it included)."""
+    projection = torch.cat([module.scorer[0].weight, module.head.weight]).to(dtype)  # (hidden + outputs, D)
     elapsed = 0.0
     for batch in batches:
-        gradient = torch.randn(len(batch.frames), projection.shape[0])  # (n_frames, hidden + outputs)
+        gradient = torch.randn(projection.shape[0], len(batch.frames)).to(dtype)  # (hidden + outputs, n_frames)
         tick = time.perf_counter()
-        batch.frames @ projection.T  # (n_frames, hidden + outputs)
-        gradient.T @ batch.frames  # (hidden + outputs, D)
+        frames = batch.frames.to(dtype)  # (n_frames, D)
+        projection @ frames.T  # (hidden + outputs, n_frames)
+        gradient @ frames  # (hidden + outputs, D)
         elapsed += time.perf_counter() - tick
     return elapsed
 

@@ -7,7 +7,7 @@ import torch
 
 from datamodules.batching import pad_packed, segment_ids
 from probes.attention import AttentionPoolingModule
-from probes.fused_attention import fused_attention_head, segment_softmax, segment_sum
+from probes.fused_attention import fast_product_dtype, fused_attention_head, segment_softmax, segment_sum
 
 LENGTHS = (1, 7, 3, 10)
 DIM, HIDDEN, OUTPUTS = 5, 4, 3
@@ -97,3 +97,39 @@ def test_module_gradients_match_per_segment_autograd_with_layer_mix(n_layers: in
     torch.nn.functional.mse_loss(module.head(pooled), targets).backward()
     for name, parameter in module.named_parameters():
         torch.testing.assert_close(fused[name], parameter.grad, atol=1e-12, rtol=1e-10, msg=name)
+
+
+def _relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    return float((estimate.double() - reference).norm() / reference.norm())
+
+
+def test_bfloat16_products_round_only_the_products() -> None:
+    """bfloat16 products: outputs and every gradient within 2% of float64 (they are rounded: not exact either).
+
+    The score bias's gradient is zero (a softmax ignores a shift), so it is compared absolutely.
+    """
+    generator = torch.Generator().manual_seed(1)
+    lengths = torch.tensor([40, 3, 120, 65])
+    dim, hidden, outputs_dim = 64, 16, 19
+    frames = torch.randn(int(lengths.sum()), dim, generator=generator)
+    parameters = [torch.randn(shape, generator=generator) / dim ** 0.5
+                  for shape in ((hidden + outputs_dim, dim), (hidden,), (hidden,), (1,))]
+    results = {}
+    for dtype in (torch.float64, torch.bfloat16):
+        leaves = [tensor.double() if dtype == torch.float64 else tensor.clone()
+                  for tensor in (frames, *parameters)]
+        for leaf in leaves:
+            leaf.requires_grad_(True)
+        outputs, _ = fused_attention_head(leaves[0], lengths, *leaves[1:], product_dtype=dtype)
+        outputs.square().sum().backward()
+        assert outputs.dtype == leaves[0].dtype and all(leaf.grad.dtype == leaf.dtype for leaf in leaves)
+        results[dtype] = [outputs.detach(), *(leaf.grad for leaf in leaves)]
+    for rounded, reference in zip(results[torch.bfloat16][:-1], results[torch.float64][:-1], strict=True):
+        assert 1e-5 < _relative_error(rounded, reference) < 2e-2
+    assert abs(float(results[torch.bfloat16][-1])) < 1e-4
+
+
+def test_fast_product_dtype_is_float32_off_native_bfloat16_devices() -> None:
+    assert fast_product_dtype("meta") == torch.float32
+    expected = torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+    assert fast_product_dtype("cpu") == expected
