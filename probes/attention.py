@@ -142,7 +142,7 @@ class AttentionPoolingProber(PooledReadoutProber):
         Seeds the initial weights (``torch.manual_seed`` inside ``fit``, global RNG restored afterwards).
     accelerator : str, default="auto"
         Lightning accelerator: cuda, then mps, else cpu.
-    product_precision : {"auto", "float32", "bfloat16"}, default="auto"
+    product_precision : {"float32", "bfloat16", "auto"}, default="float32"
         Dtype of the training forward's two frame products (see Notes); "auto": bfloat16 where the device multiplies
         it natively (:func:`~probes.fused_attention.fast_product_dtype`), else float32.
     monitor_every_n_epochs : int, default=5
@@ -163,7 +163,9 @@ class AttentionPoolingProber(PooledReadoutProber):
     -----
     bfloat16 products round each frame value and weight to 8 significant bits for the two large products only
     (accumulation, the softmax, the loss and Adam stay float32); the pooled features the readout is fitted on are
-    computed in float32. BENCHMARKS.md compares the two precisions' out-of-fold R2 with the original's seed spread.
+    computed in float32. They are not the default: on the speed benchmark's cache they moved the batch-1 replay's R2
+    by up to 0.026 (float32: 0.005; the target is 0.02), and the freed bfloat16 copies of each batch's frames grow
+    the process's resident memory (BENCHMARKS.md).
 
     The original notebook trained with batch size 1; a packed batch computes, for each segment, exactly what a batch
     of one does (tested), but the optimiser takes one step per batch instead of per segment, so the trajectories
@@ -180,7 +182,7 @@ class AttentionPoolingProber(PooledReadoutProber):
     def __init__(
         self, hidden_dim: int = 128, learning_rate: float = 1e-3, weight_decay: float = 1e-3, max_epochs: int = 50,
         batch_size: int = 32, ridge_alpha: float = 1.0, seed: int = 0, accelerator: str = "auto",
-        product_precision: str = "auto", monitor_every_n_epochs: int = 5,
+        product_precision: str = "float32", monitor_every_n_epochs: int = 5,
     ) -> None:
         self.hidden_dim = hidden_dim
         self.learning_rate = learning_rate
