@@ -98,8 +98,8 @@ def _attention_text(results: dict, comparison: dict) -> str:
         f"validation passes per fold; frame products in {attention['product_dtype']}): "
         f"{attention['suite_flops'] / 1e12:.3f} TFLOP in {attention['suite_training_s']:.1f} s = "
         f"{attention['suite_gflops']:.1f} GFLOP/s, **{attention['fraction']:.0%} of the "
-        f"{attention['product_dtype']} peak** ({attention['product_peak_gflops']:.0f} GFLOP/s; "
-        f"{attention['fraction_float32']:.0%} of the float32 peak); per CPU second of the process (both threads: "
+        f"{attention['product_dtype']} peak** ({attention['product_peak_gflops']:.0f} GFLOP/s"
+        f"{_float32_share(attention)}); per CPU second of the process (both threads: "
         f"training and data prefetch; less disturbed by other jobs) "
         f"{attention['suite_flops'] / attention['suite_training_cpu_s'] / 1e9:.1f} GFLOP/s.",
         f"- Original, whole attention section (batch size 1): {attention['original_flops'] / 1e12:.3f} TFLOP in "
@@ -122,7 +122,9 @@ def _attention_text(results: dict, comparison: dict) -> str:
         f"{phases['optimizer']:.2f} s. The two frame products alone (the fused projection and its weight gradient, "
         f"one each per packed batch of about {round(profile['n_frames'] / profile['n_steps'])} frames by "
         f"{results['original']['dim']} x {128 + 19}) take {profile['frame_products_s']:.2f} s = "
-        f"{attention['kernel_fraction']:.0%} of that peak (the rounding of the frames included); the rest of the step "
+        f"{attention['kernel_fraction']:.0%} of that peak"
+        f"{' (the rounding of the frames included)' if profile['product_dtype'] != 'float32' else ''}; the rest of "
+        f"the step "
         f"({max(step - profile['frame_products_s'], 0):.2f} s) is tanh, the segment softmax and sums, and Adam.",
         f"- The same batches by autograd on the per-segment formulation (the suite's attention before the fused "
         f"product, float32), forward and backward only: {profile['per_segment_steps_s']:.2f} s, against "
@@ -214,6 +216,13 @@ def _end_to_end_note(comparison: dict) -> str:
         f"CCA with their noise floor) the suite cannot finish in less than {floor['suite_floor_s']:.0f} s, against "
         f"the target's {floor['target_s']:.0f} s (a third of the original's). The floor counts float32 FLOPs; the "
         f"suite's attention multiplies in {attention['product_dtype']}, and the MLPs and the statistics do not.")
+
+
+def _float32_share(attention: dict) -> str:
+    """``; N% of the float32 peak`` when the frame products ran in another dtype, else nothing."""
+    if attention["product_dtype"] == "float32":
+        return ""
+    return f"; {attention['fraction_float32']:.0%} of the float32 peak"
 
 
 def _mean_frames(profile: dict) -> int:
