@@ -105,36 +105,31 @@ class TestAttentionPoolingProber:
             prober.fit(FoldDataModule(linear_cache, fold=0, view="frames"))
 
 
-def test_batch_size_one_replays_the_original_loop(linear_cache) -> None:
-    """At batch size 1 the faithful prober is the notebook's loop: same init, order, steps and readout."""
-    cache = linear_cache
+def _batch_one_replay(cache, precision: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The faithful prober at batch size 1 with ``precision`` frame products, and the notebook's loop, on fold 2
+    (3 epochs, seed 4, 8 hidden units): predictions ``(n_val, 19)`` of both and the rows."""
     datamodule = FoldDataModule(cache, fold=2, view="frames", batch_size=1, seed=4)
     prober = AttentionPoolingProber(hidden_dim=8, max_epochs=3, batch_size=1, seed=4, accelerator="cpu",
-                                    product_precision="float32")
+                                    product_precision=precision)
     predictions, rows = prober.fit(datamodule).predict(datamodule.predict_dataloader())
-    assert prober.product_dtype_ == "float32"
-    np.testing.assert_allclose(predictions, _original_predictions(cache, datamodule)[rows], rtol=0, atol=1e-5)
-
-
-def _original_predictions(cache, datamodule: FoldDataModule) -> np.ndarray:
-    """The notebook's attention loop on ``datamodule``'s fold (3 epochs, seed 4, 8 hidden units), ``(n_rows, 19)``."""
+    assert prober.product_dtype_ == precision
     embeddings = {key: torch.from_numpy(cache.store.frames(int(row)))
                   for key, row in zip(cache.keys, cache.store_rows, strict=True)}
     original, _ = attention_probe(embeddings, list(cache.keys), cache.labels,
                                   [(datamodule.fit_rows_, datamodule.val_rows_)], max_epochs=3, seed=4, hidden_dim=8)
-    return original
+    return predictions, original[rows], rows
+
+
+def test_batch_size_one_replays_the_original_loop(linear_cache) -> None:
+    """At batch size 1 the faithful prober is the notebook's loop: same init, order, steps and readout."""
+    predictions, original, _ = _batch_one_replay(linear_cache, "float32")
+    np.testing.assert_allclose(predictions, original, rtol=0, atol=1e-5)
 
 
 def test_bfloat16_products_stay_near_the_original_loop(linear_cache) -> None:
     """bfloat16 frame products move the batch-1 replay (rounding), its R2 within 0.02 of the original's."""
-    cache = linear_cache
-    datamodule = FoldDataModule(cache, fold=2, view="frames", batch_size=1, seed=4)
-    prober = AttentionPoolingProber(hidden_dim=8, max_epochs=3, batch_size=1, seed=4, accelerator="cpu",
-                                    product_precision="bfloat16")
-    predictions, rows = prober.fit(datamodule).predict(datamodule.predict_dataloader())
-    original = _original_predictions(cache, datamodule)[rows]
-    targets = cache.labels[rows]
-    assert prober.product_dtype_ == "bfloat16"
+    predictions, original, rows = _batch_one_replay(linear_cache, "bfloat16")
+    targets = linear_cache.labels[rows]
     assert np.abs(predictions - original).max() > 1e-7
     np.testing.assert_allclose(r2_score(targets, predictions, multioutput="raw_values"),
                                r2_score(targets, original, multioutput="raw_values"), rtol=0, atol=0.02)
