@@ -174,8 +174,8 @@ def _notes_text(results: dict, comparison: dict) -> str:
             f"formulation multiplies 19 x D once per segment). The rest of the step is element-wise (tanh, the "
             f"segment softmax and sums) and Adam; the training loop adds the data path (reading, standardising and "
             f"clipping every frame each epoch in the prefetch thread, which shares the two cores) and the monitoring "
-            f"validation passes. With bfloat16 products the element-wise work and the data path, not the products, "
-            f"bound the step: what remains is a data path that standardises in the products' dtype, and "
+            f"validation passes. What remains: bfloat16 products (opt-in, `product_precision`; they leave the data "
+            f"path as the step's bound, see BENCHMARKS.md), batch buffers reused instead of page-faulted afresh, and "
             f"standardisation folded into the product (exact only without clipping).")
     if comparison["max_r2_diff"] > R2_TOLERANCE:
         notes.append(_r2_note(comparison))
@@ -238,8 +238,8 @@ def _bf16_text(results: dict, comparison: dict) -> str:
     if bf16 is None:
         return ""
     if comparison["attention"]["product_dtype"] == "bfloat16":
-        return (f" bfloat16 `torch.mm`: {bf16:.1f} GFLOP/s: the suite's attention multiplies its frames in bfloat16 "
-                f"(`product_precision=\"auto\"`), and its rates below are against that peak.")
+        return (f" bfloat16 `torch.mm`: {bf16:.1f} GFLOP/s: this run's attention multiplied its frames in bfloat16 "
+                f"(`product_precision`), and its rates below are against that peak.")
     if bf16 > comparison["peak_gflops"]:
         return (f" bfloat16 `torch.mm`: {bf16:.1f} GFLOP/s, faster than float32; the suite's attention multiplies in "
                 f"float32 by default (bfloat16 is opt-in, `product_precision`).")

@@ -160,7 +160,8 @@ def _r2_pair(cache, reference: dict[str, np.ndarray], other: dict[str, np.ndarra
 
 
 def _attention_rates(cache, results: dict, peak: float) -> dict:
-    """FLOPs and rates: the suite's training loops (with their per-epoch validation) and the original's section."""
+    """FLOPs and rates: the suite's training loops (with their monitoring validation passes) and the original's
+    section; the suite's against the peak of the dtype its frame products used."""
     dim, epochs = cache.store.dim, results["plan"].epochs["attention"]
     lengths = cache.store.lengths[cache.store_rows]
     monitored = epochs // AttentionPoolingProber().monitor_every_n_epochs  # validation passes per fold
