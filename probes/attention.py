@@ -146,7 +146,9 @@ class AttentionPoolingProber(PooledReadoutProber):
         Dtype of the training forward's two frame products (see Notes); "auto": bfloat16 where the device multiplies
         it natively (:func:`~probes.fused_attention.fast_product_dtype`), else float32.
     monitor_every_n_epochs : int, default=5
-        Epochs between passes of ``val/loss`` over the validation rows (a monitoring curve that selects nothing).
+        Epochs between passes of ``val/loss`` over the validation rows (a monitoring curve that selects nothing);
+        at least one pass, after the last epoch, when ``max_epochs`` is smaller. The final ``val_loss`` logged is
+        the last monitored epoch's.
 
     Attributes
     ----------
@@ -206,7 +208,8 @@ class AttentionPoolingProber(PooledReadoutProber):
         module, trainer = fit_module(
             self._builder(*layer_shape(datamodule)), datamodule, seed=self.seed, max_epochs=self.max_epochs,
             accelerator=self.accelerator, logger=logger, callbacks=self._callbacks(datamodule),
-            trainer_kwargs={"check_val_every_n_epoch": self.monitor_every_n_epochs, **(trainer_kwargs or {})},
+            trainer_kwargs={"check_val_every_n_epoch": min(self.monitor_every_n_epochs, self.max_epochs),
+                            **(trainer_kwargs or {})},
         )
         self.device_ = trained_device(trainer)
         used = product_dtype(self.product_precision, torch.empty(0, device=self.device_))

@@ -164,7 +164,7 @@ def _attention_rates(cache, results: dict, peak: float) -> dict:
     section; the suite's against the peak of the dtype its frame products used."""
     dim, epochs = cache.store.dim, results["plan"].epochs["attention"]
     lengths = cache.store.lengths[cache.store_rows]
-    monitored = epochs // AttentionPoolingProber().monitor_every_n_epochs  # validation passes per fold
+    monitored = epochs // min(AttentionPoolingProber().monitor_every_n_epochs, epochs)  # validation passes per fold
     suite_flops = sum(epochs * attention_training_flops(lengths[train].sum(), len(train), dim)
                       + monitored * attention_inference_flops(lengths[val].sum(), len(val), dim)
                       for train, val in cache.folds)

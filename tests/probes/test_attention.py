@@ -149,3 +149,7 @@ def test_monitoring_pass_every_n_epochs(linear_cache) -> None:
     AttentionPoolingProber(hidden_dim=4, max_epochs=6, monitor_every_n_epochs=3, accelerator="cpu").fit(
         datamodule, trainer_kwargs={"callbacks": [counter]})
     assert counter.epochs == [2, 5]
+    counter.epochs.clear()
+    AttentionPoolingProber(hidden_dim=4, max_epochs=2, accelerator="cpu").fit(
+        datamodule, trainer_kwargs={"callbacks": [counter]})
+    assert counter.epochs == [1]
