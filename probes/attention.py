@@ -25,7 +25,7 @@ from probes.tensorboard import log_final
 from probes.training import RegressionModule, final_metrics, fit_module, map_batches, trained_device
 
 #: ``product_precision`` values: "float32" multiplies in the frames' own dtype (exact), "bfloat16" rounds for the two
-#: frame products, "auto" takes bfloat16 where the device multiplies it natively.
+#: frame products, "auto" takes bfloat16 where the device has bfloat16 matrix kernels.
 PRODUCT_PRECISIONS: tuple[str, ...] = ("auto", "bfloat16", "float32")
 
 
@@ -55,7 +55,7 @@ class AttentionPoolingModule(RegressionModule):
         mixed by a learned :class:`~probes.layer_weights.LayerMix`.
     product_precision : {"float32", "bfloat16", "auto"}, default="float32"
         Dtype of the two frame products of :meth:`forward` (:mod:`probes.fused_attention`); "auto" takes bfloat16
-        where the device multiplies it natively. :meth:`pool` always computes in float32.
+        where the device has bfloat16 matrix kernels. :meth:`pool` always computes in float32.
     """
 
     def __init__(
@@ -143,8 +143,8 @@ class AttentionPoolingProber(PooledReadoutProber):
     accelerator : str, default="auto"
         Lightning accelerator: cuda, then mps, else cpu.
     product_precision : {"float32", "bfloat16", "auto"}, default="float32"
-        Dtype of the training forward's two frame products (see Notes); "auto": bfloat16 where the device multiplies
-        it natively (:func:`~probes.fused_attention.fast_product_dtype`), else float32.
+        Dtype of the training forward's two frame products (see Notes); "auto": bfloat16 where the device has
+        bfloat16 matrix kernels (:func:`~probes.fused_attention.fast_product_dtype`), else float32.
     monitor_every_n_epochs : int, default=5
         Epochs between passes of ``val/loss`` over the validation rows (a monitoring curve that selects nothing);
         at least one pass, after the last epoch, when ``max_epochs`` is smaller. The final ``val_loss`` logged is

@@ -16,9 +16,9 @@ products' outputs, not a graph of per-segment views, and forms the projection's 
 
 The two frame products may run in bfloat16 (``product_dtype``): the frames and the projection are rounded to
 bfloat16 (8 significant bits, a relative error of at most 2^-9 per value) for the products only, which accumulate in
-float32; their outputs, the bias, tanh, the softmax and every sum stay float32. On a CPU with native bfloat16
-matrix units (AVX512-BF16, AMX) the products run 3.6-5 times faster than in float32 (BENCHMARKS.md); elsewhere
-:func:`fast_product_dtype` keeps float32, where bfloat16 would be emulated.
+float32; their outputs, the bias, tanh, the softmax and every sum stay float32. On this project's CPU (AVX512 with
+AVX512-BF16) the products ran 3.6-5 times faster than in float32 (BENCHMARKS.md). :func:`fast_product_dtype` says
+where bfloat16 has kernels at all; on a device without them it keeps float32.
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ from datamodules.batching import segment_ids
 
 
 def fast_product_dtype(device: torch.device | str) -> torch.dtype:
-    """bfloat16 where ``device`` multiplies bfloat16 matrices natively (a CUDA GPU that supports it, a CPU whose
-    oneDNN build runs bfloat16 kernels), else float32."""
+    """bfloat16 where ``device`` has bfloat16 matrix kernels, else float32.
+
+    A CUDA GPU that supports bfloat16; a CPU on which torch's oneDNN runs bfloat16 (AVX512BW/VL/DQ or Arm BF16: native
+    bfloat16 instructions such as AVX512-BF16 or AMX are faster still, plain AVX512 converts in registers); nothing
+    else (MPS, other CPUs).
+    """
     device_type = torch.device(device).type
     if device_type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
