@@ -7,7 +7,7 @@ import torch
 
 from datamodules.batching import pad_packed, segment_ids
 from probes.attention import AttentionPoolingModule
-from probes.fused_attention import fast_product_dtype, fused_attention_head, segment_softmax, segment_sum
+from probes.fused_attention import fast_product_dtype, fused_attention_head, segment_softmax, segment_sum, tanh_
 
 LENGTHS = (1, 7, 3, 10)
 DIM, HIDDEN, OUTPUTS = 5, 4, 3
@@ -78,6 +78,25 @@ class TestSegmentOperations:
         ids = segment_ids(lengths)
         torch.testing.assert_close(segment_softmax(scores, ids, len(LENGTHS)), expected)
         torch.testing.assert_close(segment_sum(scores, ids, len(LENGTHS)), padded.sum(dim=1))
+
+    def test_softmax_of_several_heads_is_each_column_alone(self) -> None:
+        generator = torch.Generator().manual_seed(4)
+        lengths = torch.tensor(LENGTHS)
+        scores = torch.randn(sum(LENGTHS), 3, generator=generator, dtype=torch.float64) * 30  # (N, heads)
+        ids = segment_ids(lengths)
+        together = segment_softmax(scores, ids, len(LENGTHS))
+        for head in range(3):
+            torch.testing.assert_close(together[:, head], segment_softmax(scores[:, head].contiguous(), ids,
+                                                                          len(LENGTHS)))
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 2e-7), (torch.float64, 1e-15)])
+def test_tanh_in_place_against_float64_tanh(dtype: torch.dtype, tolerance: float) -> None:
+    values = torch.cat([torch.linspace(-25, 25, 200_001, dtype=dtype), torch.tensor([0.0, 1e-30, -1e-6], dtype=dtype)])
+    reference = values.double().tanh()
+    result = tanh_(values.clone())
+    assert (result.double() - reference).abs().max() <= tolerance
+    assert tanh_(torch.tensor([float("inf"), float("-inf")], dtype=dtype)).tolist() == [1.0, -1.0]
 
 
 @pytest.mark.parametrize("n_layers", [1, 3])
