@@ -29,10 +29,10 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 
-from datamodules.batching import pad_packed
 from datamodules.dimensions import N_DIMENSIONS
 from probes.attention import PooledReadoutProber
 from probes.best_weights import RestoreBestWeights
+from probes.fused_pooling import fused_multihead_pooling
 from probes.layer_weights import LayerMix, layer_shape
 from probes.mlp_es import target_scaling
 from probes.ridge import TunedRidgeProber, training_rows
@@ -99,20 +99,17 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
         -------
         pooled : Tensor of shape (batch, n_heads * D)
             Head ``h``'s pooled vector in columns ``h * D`` to ``(h + 1) * D``.
-        weights : Tensor of shape (batch, max_frames, n_heads)
-            Sum to 1 over each segment's real frames for every head and are exactly 0 beyond its length.
+        weights : Tensor of shape (n_frames, n_heads)
+            Each head's sum to 1 over each segment's frames.
 
         Notes
         -----
-        The heads' weighted sums are one batched product over the segments padded to the longest (a padded copy of
-        the batch): dropout on the pooled vectors keeps the head from being folded into the frames' product as the
-        faithful module does.
+        One fused function with its own backward (:mod:`probes.fused_pooling`); dropout on the pooled vectors keeps
+        the head from being folded into the frames' product as the faithful module does.
         """
-        padded, mask = pad_packed(self.layer_mix(frames), lengths)  # (batch, max_frames, D), zero beyond lengths
-        scores = self.scorer(padded)  # (batch, max_frames, n_heads)
-        scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))  # (batch, max_frames, n_heads)
-        weights = torch.softmax(scores, dim=1)  # (batch, max_frames, n_heads)
-        pooled = torch.einsum("bth,btd->bhd", weights, padded)  # (batch, n_heads, D)
+        first, score = self.scorer[0], self.scorer[2]
+        pooled, weights = fused_multihead_pooling(self.layer_mix(frames), lengths, first.weight, first.bias,
+                                                  score.weight, score.bias)  # (batch, n_heads, D), (n_frames, n_heads)
         return pooled.flatten(1), weights  # (batch, n_heads * D)
 
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,73 @@
+"""Fused multi-head pooling: forward against per-segment softmax pooling, hand-written backward against autograd."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from probes.fused_pooling import fused_multihead_pooling
+
+LENGTHS = (1, 7, 3, 10)
+DIM, HIDDEN, HEADS = 5, 4, 3
+
+
+def _inputs(requires_grad: bool = True) -> tuple[torch.Tensor, ...]:
+    """Packed frames ``(21, 5)``, lengths, hidden weight ``(4, 5)`` and bias, score weight ``(3, 4)`` and bias."""
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.randn(sum(LENGTHS), DIM, generator=generator, dtype=torch.float64)
+    parameters = [torch.randn(shape, generator=generator, dtype=torch.float64)
+                  for shape in ((HIDDEN, DIM), (HIDDEN,), (HEADS, HIDDEN), (HEADS,))]
+    return (frames.requires_grad_(requires_grad), torch.tensor(LENGTHS),
+            *(parameter.requires_grad_(requires_grad) for parameter in parameters))
+
+
+def _per_segment(frames, lengths, hidden_weight, hidden_bias, score_weight, score_bias) -> torch.Tensor:
+    """Pooled vectors ``(batch, heads, D)`` segment by segment with torch's tanh and softmax."""
+    pooled = []
+    for segment in frames.split(lengths.tolist()):
+        scores = torch.tanh(segment @ hidden_weight.T + hidden_bias) @ score_weight.T + score_bias  # (n, heads)
+        pooled.append(torch.softmax(scores, dim=0).T @ segment)  # (heads, D)
+    return torch.stack(pooled)
+
+
+def test_forward_equals_per_segment() -> None:
+    inputs = _inputs(requires_grad=False)
+    pooled, weights = fused_multihead_pooling(*inputs)
+    torch.testing.assert_close(pooled, _per_segment(*inputs), atol=1e-12, rtol=1e-12)
+    sums = torch.stack([part.sum(dim=0) for part in weights.split(LENGTHS)])  # (batch, heads)
+    torch.testing.assert_close(sums, torch.ones(len(LENGTHS), HEADS, dtype=torch.float64))
+
+
+def test_backward_passes_gradcheck() -> None:
+    """Every input's gradient, the frames' included (they take one under ``--layers weighted``)."""
+    assert torch.autograd.gradcheck(lambda *a: fused_multihead_pooling(*a)[0], _inputs(), eps=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("frames_need_gradient", [True, False])
+def test_backward_equals_autograd_per_segment(frames_need_gradient: bool) -> None:
+    frames, lengths, *parameters = _inputs()
+    frames.requires_grad_(frames_need_gradient)
+    upstream = torch.randn(len(LENGTHS), HEADS, DIM, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    leaves = [frames, *parameters] if frames_need_gradient else parameters
+    fused = torch.autograd.grad((fused_multihead_pooling(frames, lengths, *parameters)[0] * upstream).sum(), leaves)
+    reference = torch.autograd.grad((_per_segment(frames, lengths, *parameters) * upstream).sum(), leaves)
+    for mine, theirs in zip(fused, reference, strict=True):
+        torch.testing.assert_close(mine, theirs, atol=1e-12, rtol=1e-10)
+    if not frames_need_gradient:
+        (fused_multihead_pooling(frames, lengths, *parameters)[0] * upstream).sum().backward()
+        assert frames.grad is None
+
+
+def test_float32_forward_within_rounding_of_float64() -> None:
+    """The float32 path (tanh through the sigmoid on a CPU) stays within float32 rounding of the float64 result."""
+    inputs = _inputs(requires_grad=False)
+    single = [part.float() if part.is_floating_point() else part for part in inputs]
+    pooled, _ = fused_multihead_pooling(*single)
+    torch.testing.assert_close(pooled.double(), _per_segment(*inputs), atol=2e-6, rtol=2e-6)
+
+
+def test_large_scores_stay_finite() -> None:
+    frames, lengths, hidden_weight, hidden_bias, score_weight, score_bias = _inputs(requires_grad=False)
+    pooled, weights = fused_multihead_pooling(frames, lengths, hidden_weight, hidden_bias, score_weight * 1e4,
+                                              score_bias + 1e30)
+    assert torch.isfinite(pooled).all() and torch.isfinite(weights).all()
