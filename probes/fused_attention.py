@@ -58,6 +58,14 @@ def segment_softmax(scores: torch.Tensor, ids: torch.Tensor, n_segments: int) ->
     return exponentials / segment_sum(exponentials, ids, n_segments)[ids]  # (N, ...)
 
 
+def segment_softmax_backward(weights: torch.Tensor, grad_weights: torch.Tensor, ids: torch.Tensor,
+                             n_segments: int) -> torch.Tensor:
+    """Gradient of the scores ``(N, ...)`` from the gradient of :func:`segment_softmax`'s output ``weights``
+    ``(N, ...)``: ``w * (g - sum_segment(w * g))``."""
+    weighted = weights * grad_weights  # (N, ...)
+    return weighted - weights * segment_sum(weighted, ids, n_segments)[ids]  # (N, ...)
+
+
 def tanh_(values: torch.Tensor) -> torch.Tensor:
     """``values`` replaced by their tanh, in place, and returned.
 
@@ -120,8 +128,7 @@ class FusedAttentionHead(torch.autograd.Function):
         per_frame_grad = grad_outputs.T[:, ids]  # (O, N)
         torch.mul(per_frame_grad, weights, out=grad_projected[n_hidden:])  # d frame outputs
         grad_weights = (frame_outputs * per_frame_grad).sum(dim=0)  # (N,)
-        weighted = weights * grad_weights  # (N,)
-        grad_scores = weighted - weights * segment_sum(weighted, ids, ctx.n_segments)[ids]  # (N,): softmax backward
+        grad_scores = segment_softmax_backward(weights, grad_weights, ids, ctx.n_segments)  # (N,)
         grad_hidden_pre = grad_projected[:n_hidden]  # (H, N), filled in place: (1 - tanh^2) v_h d score
         torch.addcmul(torch.ones((), dtype=hidden.dtype), hidden, hidden, value=-1.0, out=grad_hidden_pre)
         grad_hidden_pre.mul_(score_weight[:, None]).mul_(grad_scores)

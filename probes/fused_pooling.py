@@ -9,9 +9,9 @@ are the product of its ``(K, T_b)`` weights with its ``(T_b, D)`` frames, formed
 segments padded to the longest (a padded copy of the frames, as the autograd formulation made too).
 
 The backward pass is written out (:class:`FusedMultiHeadPooling`): it keeps the hidden activations and the padded
-operands, not autograd's graph of intermediate copies, and forms each weight gradient in one product. Measured on
-the real MIDI cache (24-d frames, batches of 32 segments, about 15,000 frames, 2 cores) a training step of the
-4-head module took about a third of its autograd formulation's time (BENCHMARKS.md).
+operands, not autograd's graph of intermediate copies, and forms each weight gradient in one product. On the real
+MIDI cache (24-d frames) it made one fold of ``attention_es`` train in about two thirds of the autograd
+formulation's time (BENCHMARKS.md, "Fused multi-head pooling").
 ``tests/probes/test_fused_pooling.py`` checks it against autograd (``torch.autograd.gradcheck`` in float64).
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from datamodules.batching import pad_packed, segment_ids
-from probes.fused_attention import segment_softmax, segment_sum, tanh_
+from probes.fused_attention import segment_softmax, segment_softmax_backward, tanh_
 
 
 class FusedMultiHeadPooling(torch.autograd.Function):
@@ -54,8 +54,7 @@ class FusedMultiHeadPooling(torch.autograd.Function):
             ctx.saved_tensors)
         n_segments = mask.shape[0]
         grad_weights = torch.bmm(padded_frames, grad_pooled.transpose(1, 2))[mask]  # (N, K)
-        weighted = weights * grad_weights  # (N, K)
-        grad_scores = weighted - weights * segment_sum(weighted, ids, n_segments)[ids]  # (N, K): softmax backward
+        grad_scores = segment_softmax_backward(weights, grad_weights, ids, n_segments)  # (N, K)
         grad_score_weight = grad_scores.T @ hidden.T  # (K, H)
         grad_pre = score_weight.T @ grad_scores.T  # (H, N): d hidden, then (1 - tanh^2) d hidden in place
         grad_pre.mul_(hidden.square().neg_().add_(1.0))
