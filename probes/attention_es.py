@@ -13,7 +13,8 @@ planted sparse-frame dimension is not learned. This variant changes, inside the 
 * training stops after ``patience`` epochs without improvement of the inner-validation loss, and the best
   epoch's weights are restored;
 * width, learning rate, weight decay and dropout (on the pooled vectors) are searched: ``n_candidates`` settings
-  (:mod:`probes.search`) are trained as above and the one with the lowest inner-validation loss is kept;
+  (:mod:`probes.search`) are trained as above, side by side in one loop (:mod:`probes.candidate_bank`), and the one
+  with the lowest inner-validation loss is kept;
 * the Ridge readout on the pooled features chooses its alpha per dimension by 5-fold cross-validation over whole
   excerpts of the training part (leave-one-segment-out GCV, used before, favours alphas that memorise excerpts).
 """
@@ -26,19 +27,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping
 from torch import nn
 
 from datamodules.dimensions import N_DIMENSIONS
 from probes.attention import PooledReadoutProber
-from probes.best_weights import RestoreBestWeights
+from probes.candidate_bank import CandidateSelection, fit_candidates
 from probes.fused_pooling import fused_multihead_pooling
 from probes.layer_weights import LayerMix, layer_shape
 from probes.mlp_es import target_scaling
 from probes.ridge import TunedRidgeProber, training_rows
 from probes.search import search_candidates
-from probes.tensorboard import candidate_logger, log_final
-from probes.training import RegressionModule, final_metrics, fit_module, trained_device
+from probes.tensorboard import log_final
+from probes.training import RegressionModule, SeededDropout, trained_device
 
 
 class MultiHeadAttentionPoolingModule(RegressionModule):
@@ -61,7 +61,8 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
     learning_rate, weight_decay : float, default=3e-3, 1e-3
         Adam settings (``weight_decay`` is Adam's L2 term).
     dropout : float, default=0.0
-        Dropout on the pooled vectors before the joint head, in training only.
+        Dropout on the pooled vectors before the joint head, in training only, with the module's own generator
+        (:class:`~probes.training.SeededDropout`).
     n_layers : int, default=1
         Layers served side by side (``--layers weighted``), mixed first by a learned
         :class:`~probes.layer_weights.LayerMix`.
@@ -76,6 +77,7 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
         self.layer_mix = LayerMix(n_layers, input_dim)
         self.scorer = nn.Sequential(nn.Linear(input_dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, n_heads))
         self.head = nn.Linear(n_heads * input_dim, n_outputs)
+        self.pooled_dropout = SeededDropout(dropout)
         self.register_buffer("target_mean", torch.zeros(n_outputs))
         self.register_buffer("target_scale", torch.ones(n_outputs))
         self._build_metrics()
@@ -115,9 +117,7 @@ class MultiHeadAttentionPoolingModule(RegressionModule):
     def forward(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Predictions of the joint head on the label scale, shape ``(batch, n_outputs)``."""
         pooled, _ = self.pool(frames, lengths)  # (batch, n_heads * D)
-        if self.hparams.dropout > 0:
-            pooled = nn.functional.dropout(pooled, p=self.hparams.dropout, training=self.training)
-        return self.head(pooled) * self.target_scale + self.target_mean  # (batch, n_outputs)
+        return self.head(self.pooled_dropout(pooled)) * self.target_scale + self.target_mean  # (batch, n_outputs)
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean squared error of the standardised targets, over the batch and all outputs."""
@@ -178,7 +178,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
     search_inner_val_loss_ : ndarray of shape (n_candidates,)
         Each candidate's best inner-validation loss.
     search_seconds_ : float
-        Wall time of training all candidates.
+        Wall time of training all candidates (together, in one loop).
     target_mean_, target_scale_ : ndarray of shape (19,)
         Label standardisation, from the fit rows (the inner validation rows excluded).
     best_epoch_ : int
@@ -200,8 +200,9 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
     Notes
     -----
     Selection (epochs and settings) uses the inner validation rows only; the fold's validation rows are predicted
-    once, at the end. Cost: ``n_candidates`` trainings per fold. With ``n_heads=1`` and unit target scaling the
-    module is the faithful architecture (tested).
+    once, at the end. The candidates train side by side in one loop (:class:`~probes.candidate_bank.CandidateBank`:
+    each batch read once, each candidate early-stopped on its own, exactly as if trained alone). With ``n_heads=1``
+    and unit target scaling the module is the faithful architecture (tested).
     """
 
     name = "attention_es"
@@ -245,26 +246,20 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
         for candidate in self.candidates_:
             self._validate(datamodule, {**self.get_params(), **candidate})
         self.target_mean_, self.target_scale_ = target_scaling(datamodule.targets(datamodule.fit_rows_))
-        started, kept, losses = time.perf_counter(), None, []
-        for index, candidate in enumerate(self.candidates_):
-            best = RestoreBestWeights(monitor="val/loss", mode="min")
-            callbacks = [EarlyStopping(monitor="val/loss", mode="min", patience=self.patience), best]
-            module, trainer = fit_module(
-                self._builder(layer_shape(datamodule), candidate), datamodule, seed=self.seed,
-                max_epochs=self.max_epochs, accelerator=self.accelerator,
-                logger=candidate_logger(logger, index, len(self.candidates_)), callbacks=callbacks,
-                trainer_kwargs=trainer_kwargs,
-            )
-            losses.append(best.best_score)
-            if kept is None or best.best_score < kept[1].best_score:
-                kept = (module, best, trainer)
+        started = time.perf_counter()
+        selections = [CandidateSelection(N_DIMENSIONS, self.patience) for _ in self.candidates_]
+        bank, trainer = fit_candidates(
+            [self._builder(layer_shape(datamodule), candidate) for candidate in self.candidates_], selections,
+            datamodule, seed=self.seed, max_epochs=self.max_epochs, accelerator=self.accelerator, logger=logger,
+            trainer_kwargs=trainer_kwargs,
+        )
         self.search_seconds_ = time.perf_counter() - started
-        self.search_inner_val_loss_ = np.asarray(losses, dtype=np.float64)
+        self.search_inner_val_loss_ = np.array([selection.best_scores[0] for selection in selections])
         self.chosen_candidate_ = int(np.argmin(self.search_inner_val_loss_))
-        module, best, trainer = kept
-        self.best_epoch_, self.best_inner_val_loss_ = best.best_epoch, best.best_score
+        chosen = selections[self.chosen_candidate_]
+        self.best_epoch_, self.best_inner_val_loss_ = int(chosen.best_epochs[0]), float(chosen.best_scores[0])
         self.device_ = trained_device(trainer)
-        self.module_ = module.eval().to(self.device_)
+        self.module_ = bank.candidates[self.chosen_candidate_].eval().to(self.device_)
         rows = training_rows(datamodule)
         pooled, targets, pooled_rows = self.pooled_features(datamodule.loader(rows, shuffle=False))
         groups = np.asarray(datamodule.cache.excerpts)[pooled_rows]
@@ -272,8 +267,7 @@ class AttentionEarlyStoppingProber(PooledReadoutProber):
         self.n_outputs_ = self.readout_.n_outputs_
         log_final(logger, {**self.get_params(), **self.candidates_[self.chosen_candidate_],
                            "alpha_median": float(np.median(self.readout_.alpha_))}, {
-            **final_metrics(trainer), "hparams/best_epoch": self.best_epoch_,
-            "hparams/best_inner_val_loss": self.best_inner_val_loss_,
+            "hparams/best_epoch": self.best_epoch_, "hparams/best_inner_val_loss": self.best_inner_val_loss_,
         })
         return self
 

@@ -7,9 +7,10 @@ the epoch with its own lowest inner-validation error (the 19 MLPs are independen
 each MLP); training stops once no MLP has improved for ``patience`` epochs.
 
 Hyper-parameters are searched inside the training part too (:mod:`probes.search`): ``n_candidates`` settings of
-width, learning rate, weight decay and dropout are each trained as above, and every dimension keeps the candidate
-with its lowest inner-validation error. The 19 MLPs are independent, so this is a per-dimension search; the chosen
-MLPs are merged into one module (narrower ones padded with zero units, which compute nothing) for prediction.
+width, learning rate, weight decay and dropout are each trained as above (side by side in one loop,
+:mod:`probes.candidate_bank`), and every dimension keeps the candidate with its lowest inner-validation error. The
+19 MLPs are independent, so this is a per-dimension search; the chosen MLPs are merged into one module (narrower
+ones padded with zero units, which compute nothing) for prediction.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import torch
 
 from datamodules.dimensions import N_DIMENSIONS
 from probes.base import Prober
+from probes.candidate_bank import CandidateSelection, fit_candidates
 from probes.layer_weights import layer_shape
 from probes.mlp import BatchedMLPModule
-from probes.per_output_best_weights import PerOutputBestWeights
 from probes.search import search_candidates
-from probes.tensorboard import candidate_logger, log_final
-from probes.training import final_metrics, fit_module, map_batches, trained_device
+from probes.tensorboard import log_final
+from probes.training import SeededDropout, map_batches, trained_device
 
 #: Label columns whose training standard deviation is below this are scaled by 1 instead (constant columns).
 _MIN_TARGET_SCALE = 1e-8
@@ -59,7 +60,8 @@ class StandardizedMLPModule(BatchedMLPModule):
     input_dim, n_outputs, hidden_dim, learning_rate, weight_decay, n_layers
         As in :class:`~probes.mlp.BatchedMLPModule`.
     dropout : float, default=0.0
-        Dropout probability on the hidden units during training (none at evaluation).
+        Dropout probability on the hidden units during training (none at evaluation), with the module's own
+        generator (:class:`~probes.training.SeededDropout`).
     """
 
     def __init__(
@@ -68,7 +70,7 @@ class StandardizedMLPModule(BatchedMLPModule):
     ) -> None:
         super().__init__(input_dim=input_dim, n_outputs=n_outputs, hidden_dim=hidden_dim, learning_rate=learning_rate,
                          weight_decay=weight_decay, n_layers=n_layers)
-        self.dropout = float(dropout)
+        self.dropout = SeededDropout(dropout)
         self.register_buffer("target_mean", torch.zeros(n_outputs))
         self.register_buffer("target_scale", torch.ones(n_outputs))
 
@@ -79,9 +81,7 @@ class StandardizedMLPModule(BatchedMLPModule):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Predictions on the label scale, ``(batch, n_outputs)``."""
-        hidden = self.hidden(features)  # (batch, n_outputs, hidden_dim)
-        if self.dropout > 0:
-            hidden = torch.nn.functional.dropout(hidden, p=self.dropout, training=self.training)
+        hidden = self.dropout(self.hidden(features))  # (batch, n_outputs, hidden_dim)
         return self.output(hidden) * self.target_scale + self.target_mean  # (batch, n_outputs)
 
     def loss(self, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -157,7 +157,9 @@ class MLPEarlyStoppingProber(Prober):
     -----
     Selection (epochs and settings) uses the inner validation rows only: the fold's validation rows are predicted
     once, at the end. The same inner rows choose the epoch and the setting, so ``best_inner_val_loss_`` is an
-    optimistic estimate; the out-of-fold R2 is not. Cost: ``n_candidates`` trainings per fold.
+    optimistic estimate; the out-of-fold R2 is not. The candidates train side by side in one loop
+    (:class:`~probes.candidate_bank.CandidateBank`: each batch read once, each candidate's MLPs early-stopped on
+    their own, exactly as if trained alone).
     A dimension without learnable signal keeps an early epoch (close to its training mean), so this variant does
     not overfit noise dimensions the way 80 fixed epochs do.
     """
@@ -199,18 +201,17 @@ class MLPEarlyStoppingProber(Prober):
         self.target_mean_, self.target_scale_ = target_scaling(datamodule.targets(datamodule.fit_rows_))
         shape = layer_shape(datamodule)
         started = time.perf_counter()
-        modules, losses, epochs = [], [], []
-        for index, candidate in enumerate(self.candidates_):
-            names = ("weight1", "bias1", "weight2", "bias2", *(("layer_logits",) if shape[0] > 1 else ()))
-            best = PerOutputBestWeights(n_outputs=N_DIMENSIONS, patience=self.patience, tensor_names=names)
-            module, trainer = fit_module(
-                self._builder(shape, candidate), datamodule, seed=self.seed, max_epochs=self.max_epochs,
-                accelerator=self.accelerator, logger=candidate_logger(logger, index, len(self.candidates_)),
-                callbacks=[best], trainer_kwargs=trainer_kwargs,
-            )
-            modules.append(module.eval())
-            losses.append(best.best_scores.copy())
-            epochs.append(best.best_epochs.copy())
+        names = ("weight1", "bias1", "weight2", "bias2", *(("layer_logits",) if shape[0] > 1 else ()))
+        selections = [CandidateSelection(N_DIMENSIONS, self.patience, per_output=True, tensor_names=names)
+                      for _ in self.candidates_]
+        bank, trainer = fit_candidates(
+            [self._builder(shape, candidate) for candidate in self.candidates_], selections, datamodule,
+            seed=self.seed, max_epochs=self.max_epochs, accelerator=self.accelerator, logger=logger,
+            trainer_kwargs=trainer_kwargs,
+        )
+        modules = [candidate.eval() for candidate in bank.candidates]
+        losses = [selection.best_scores for selection in selections]
+        epochs = [selection.best_epochs for selection in selections]
         self.search_seconds_ = time.perf_counter() - started
         self.search_inner_val_loss_ = np.stack(losses)  # (n_candidates, 19)
         self.chosen_candidate_ = np.argmin(self.search_inner_val_loss_, axis=0).astype(np.int64)
@@ -221,7 +222,7 @@ class MLPEarlyStoppingProber(Prober):
         self.module_ = merge_outputs(modules, self.chosen_candidate_).eval().to(self.device_)
         self.n_outputs_ = N_DIMENSIONS
         log_final(logger, self.get_params(), {
-            **final_metrics(trainer), "hparams/best_epoch_median": float(np.median(self.best_epoch_)),
+            "hparams/best_epoch_median": float(np.median(self.best_epoch_)),
             "hparams/best_inner_val_loss": float(self.best_inner_val_loss_.sum()),
         })
         return self

@@ -44,18 +44,3 @@ def log_final(logger: Any, params: dict[str, Any], metrics: dict[str, float]) ->
         return
     logger.log_hyperparams(loggable_params(params), {key: float(value) for key, value in metrics.items()})
     logger.save()
-
-
-def candidate_logger(logger: Any, index: int, n_candidates: int) -> Any:
-    """The logger for hyper-parameter candidate ``index`` of a fold's search.
-
-    With one candidate, ``logger`` itself. Otherwise a sibling TensorBoard run ``<fold version>-candidate<index>``
-    beside the fold's own run (each candidate's curves start at step 0, so they get their own run); the fold's run
-    keeps the final hyper-parameters and metrics. None or False stays as it is.
-    """
-    if not logger or n_candidates == 1:
-        return logger
-    if not isinstance(logger, TensorBoardLogger):
-        return None
-    return TensorBoardLogger(save_dir=logger.save_dir, name=logger.name, version=f"{logger.version}-candidate{index}",
-                             default_hp_metric=False)

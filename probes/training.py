@@ -63,10 +63,47 @@ class RegressionModule(L.LightningModule):
         on a CPU it made Adam's share of a 19-MLP step fall from about half to a tenth.
         """
         parameters = list(self.parameters())
-        fused = all(parameter.device.type in _FUSED_ADAM_DEVICES for parameter in parameters)
-        return torch.optim.Adam(
-            parameters, lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay, fused=fused
-        )
+        return torch.optim.Adam(parameters, lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay,
+                                fused=fused_adam_available(parameters))
+
+
+def fused_adam_available(parameters: Iterable[torch.Tensor]) -> bool:
+    """Whether every parameter lies on a device with torch's fused Adam kernel (cpu, cuda)."""
+    return all(parameter.device.type in _FUSED_ADAM_DEVICES for parameter in parameters)
+
+
+class SeededDropout(torch.nn.Module):
+    """Dropout whose masks come from the module's own random generator, not torch's global one.
+
+    Candidates trained side by side (:class:`~probes.candidate_bank.CandidateBank`) would otherwise draw their masks
+    from one shared stream, interleaved, so that each candidate's training would depend on the others. The
+    generator's seed is drawn from the global RNG when the module is built (so it follows the caller's
+    ``torch.manual_seed``); the generator is made on the device of the first tensor it masks. In training, each
+    element is zeroed with probability ``p`` and the others scaled by ``1 / (1 - p)``, as
+    ``torch.nn.functional.dropout``; in evaluation, and with ``p = 0``, the input is returned as it is.
+
+    Parameters
+    ----------
+    p : float
+        Probability of zeroing an element, in [0, 1).
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.seed = int(torch.randint(2**62, (1,)))
+        self._generator: torch.Generator | None = None
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` of any shape, masked and rescaled in training."""
+        if not self.training or self.p == 0:
+            return values
+        if self._generator is None or self._generator.device != values.device:
+            self._generator = torch.Generator(device=values.device).manual_seed(self.seed)
+        keep = torch.empty_like(values).bernoulli_(1.0 - self.p, generator=self._generator)
+        return values * keep / (1.0 - self.p)
 
 
 def fit_module(

@@ -8,35 +8,37 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 
-import probes.mlp_es as mlp_es
+import probes.candidate_bank as candidate_bank
 from datamodules.fold_datamodule import FoldDataModule
+from probes.candidate_bank import CandidateSelection
 from probes.mlp import BatchedMLPModule
 from probes.mlp_es import MLPEarlyStoppingProber, StandardizedMLPModule, target_scaling
-from probes.per_output_best_weights import PerOutputBestWeights
 from probes.registry import get_prober
 
 WEIGHTS = ("weight1", "bias1", "weight2", "bias2")
 
 
 class _RecordWeights(L.Callback):
-    """Brute force: a copy of every output's weights after each epoch's training, in epoch order."""
+    """Brute force: a copy of the (single) candidate's weights after each epoch's training, in epoch order."""
 
     def __init__(self) -> None:
         self.epochs: list[dict[str, torch.Tensor]] = []
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.epochs.append({name: getattr(pl_module, name).detach().clone() for name in WEIGHTS})
+        candidate = pl_module.candidates[0]
+        self.epochs.append({name: getattr(candidate, name).detach().clone() for name in WEIGHTS})
 
 
 def _fit_recording(prober: MLPEarlyStoppingProber, datamodule: FoldDataModule) -> list[dict[str, torch.Tensor]]:
     """Fit ``prober`` with a :class:`_RecordWeights` callback added; the recorded weights of every epoch."""
     record = _RecordWeights()
-    original = mlp_es.fit_module
-    mlp_es.fit_module = lambda *args, callbacks=(), **kwargs: original(*args, callbacks=[*callbacks, record], **kwargs)
+    original = candidate_bank.fit_module
+    candidate_bank.fit_module = lambda *args, callbacks=(), **kwargs: original(*args, callbacks=[*callbacks, record],
+                                                                               **kwargs)
     try:
         prober.fit(datamodule)
     finally:
-        mlp_es.fit_module = original
+        candidate_bank.fit_module = original
     return record.epochs
 
 
@@ -64,7 +66,7 @@ class TestStandardizedMLPModule:
         torch.testing.assert_close(module.loss(module(features), targets), expected)
 
 
-class TestPerOutputBestWeights:
+class TestPerOutputSelection:
     @pytest.fixture(scope="class")
     def trained(self, linear_cache):
         datamodule = FoldDataModule(linear_cache, fold=0, view="stats", batch_size=8, inner_val_fraction=0.25, seed=0)
@@ -109,16 +111,16 @@ class TestPerOutputBestWeights:
     ])
     def test_bad_settings_raise_in_init(self, kwargs, error, match) -> None:
         with pytest.raises(error, match=match):
-            PerOutputBestWeights(**kwargs)
+            CandidateSelection(**kwargs, per_output=True, tensor_names=WEIGHTS)
 
     def test_refuses_a_module_whose_outputs_are_not_first(self) -> None:
-        callback = PerOutputBestWeights(n_outputs=3, patience=1, tensor_names=("weight1",))
+        selection = CandidateSelection(n_outputs=3, patience=1, per_output=True, tensor_names=("weight1",))
         module = BatchedMLPModule(input_dim=4, n_outputs=5, hidden_dim=2)
         with pytest.raises(ValueError, match=r"BatchedMLPModule.weight1 has shape \(5, 4, 2\); expected the 3"):
-            callback.on_fit_start(None, module)
-        callback = PerOutputBestWeights(n_outputs=5, patience=1, tensor_names=("weight1",))
+            selection.check(module)
+        selection = CandidateSelection(n_outputs=5, patience=1, per_output=True, tensor_names=("weight1",))
         with pytest.raises(ValueError, match=r"tensors \['weight1'\] hold 40 weights, but BatchedMLPModule trains"):
-            callback.on_fit_start(None, module)
+            selection.check(module)
 
 
 class TestMLPEarlyStoppingProber:
