@@ -7,12 +7,13 @@ segment's frames, and its pooled vector is ``p_bk = sum_t w_btk x_bt`` ``(D,)``.
 The hidden layer is kept as its gates ``G = sigmoid(2 (X W_1^T + b_1))`` ``(N, H)`` over the batch's packed frames
 ``X`` ``(N, D)``: ``tanh(a) = 2 sigmoid(2 a) - 1``, so the scores are ``G (2 V)^T + (c - V 1)`` and the doubled
 pre-activations come from one product with ``2 W_1`` and ``2 b_1`` (exact: scaling by 2 does not round). That is one
-element-wise pass over the ``N x H`` block forward (torch's CPU tanh, or the identity written out, takes four), and
-the derivative ``4 G (1 - G)`` two passes backward. The block is frames-first, ``(N, H)``: at low frame dimensions
-(the real MIDI cache's 24) ``X W^T`` ran 2.3 times faster than the frames-last ``W X^T``, and the scores' product
-``(N, H) x (H, K)`` on the contiguous block 10 times faster than on its transposed view (BENCHMARKS.md, "Frames-first
-multi-head pooling"). A segment's pooled vectors are the product of its ``(K, T_b)`` weights with its ``(T_b, D)``
-frames, formed as one batched product over the segments padded to the longest.
+element-wise pass over the ``N x H`` block forward (torch 2.13's CPU tanh ran 3.5-4 times slower than its sigmoid;
+the identity written out on the pre-activations takes four passes), and the derivative ``4 G (1 - G)`` two passes
+backward. The block is frames-first, ``(N, H)``: at low frame dimensions (the real MIDI cache's 24) ``X W^T`` ran 2.3
+times faster than the frames-last ``W X^T``, and the scores' product ``(N, H) x (H, K)`` on the contiguous block 10
+times faster than on its transposed view (BENCHMARKS.md, "Frames-first multi-head pooling and the candidate bank").
+A segment's pooled vectors are the product of its ``(K, T_b)`` weights with its ``(T_b, D)`` frames, formed as one
+batched product over the segments padded to the longest.
 
 The backward pass is written out (:class:`FusedMultiHeadPooling`): it keeps the gates and the padded operands, not
 autograd's graph of intermediate copies, and forms each weight gradient in one product.
