@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torchmetrics import MeanSquaredError, MetricCollection, R2Score
+from torchmetrics import MeanMetric, MeanSquaredError, MetricCollection, R2Score
 
 from probes.base import unpack_batch
 
@@ -19,17 +19,21 @@ _FUSED_ADAM_DEVICES: frozenset[str] = frozenset({"cpu", "cuda"})
 
 
 class RegressionModule(L.LightningModule):
-    """Base of the probers' LightningModules: one ``_common_step`` for every stage, metrics cloned per split.
+    """Base of the probers' LightningModules: metrics cloned per split, the training ones logged once per epoch.
 
     Subclasses call ``save_hyperparameters()`` first, build their layers, call :meth:`_build_metrics`, and
     implement ``forward(inputs)`` (inputs as given by :func:`probes.base.unpack_batch`) and :meth:`loss`.
-    Logged per epoch: ``{stage}/loss`` and ``{stage}/mse``, ``{stage}/r2`` (mean over outputs).
+    Logged per epoch: ``{stage}/loss`` and ``{stage}/mse``, ``{stage}/r2`` (mean over outputs). In training the
+    metrics accumulate in torchmetrics' states each step and are logged at the epoch's end: ``self.log`` on every
+    step cost a fifth of a 19-MLP fold's time (BENCHMARKS.md, "Frames-first multi-head pooling and the candidate
+    bank"); the values are the same batch-size weighted epoch means.
     """
 
     def _build_metrics(self) -> None:
         metrics = MetricCollection({"mse": MeanSquaredError(), "r2": R2Score(multioutput="uniform_average")})
         for stage in STAGES:
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
+        self.train_loss = MeanMetric()
 
     def forward_inputs(self, inputs: Any) -> torch.Tensor:
         """``forward`` on the inputs of :func:`~probes.base.unpack_batch` (a tensor, or ``(frames, lengths)``)."""
@@ -39,22 +43,31 @@ class RegressionModule(L.LightningModule):
         """Mean squared error over the batch and all outputs."""
         return torch.nn.functional.mse_loss(predictions, targets)
 
-    def _common_step(self, batch: Any, stage: str) -> torch.Tensor:
+    def training_step(self, batch: Any, batch_index: int) -> torch.Tensor:
+        inputs, targets, _ = unpack_batch(batch)
+        predictions = self.forward_inputs(inputs)  # (batch, n_outputs)
+        loss = self.loss(predictions, targets)
+        self.train_loss.update(loss.detach(), weight=targets.shape[0])
+        self.train_metrics.update(preds=predictions.detach().contiguous(), target=targets)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        if self.train_loss.update_count == 0:
+            return
+        self.log("train/loss", self.train_loss.compute())
+        self.log_dict(self.train_metrics.compute())
+        self.train_loss.reset()
+        self.train_metrics.reset()
+
+    def validation_step(self, batch: Any, batch_index: int) -> torch.Tensor:
         inputs, targets, _ = unpack_batch(batch)
         predictions = self.forward_inputs(inputs)  # (batch, n_outputs)
         loss = self.loss(predictions, targets)
         batch_size = targets.shape[0]
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=batch_size)
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(preds=predictions.detach().contiguous(), target=targets)
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
+        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=batch_size)
+        self.val_metrics.update(preds=predictions.detach().contiguous(), target=targets)
+        self.log_dict(self.val_metrics, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss
-
-    def training_step(self, batch: Any, batch_index: int) -> torch.Tensor:
-        return self._common_step(batch, "train")
-
-    def validation_step(self, batch: Any, batch_index: int) -> torch.Tensor:
-        return self._common_step(batch, "val")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam with ``weight_decay`` as its L2 term; the fused kernel (one pass per parameter) where it exists.
