@@ -159,8 +159,6 @@ class CandidateBank(L.LightningModule):
         self.selections = list(selections)
         self.active = [True] * len(candidates)
         self.stopped_epochs = [-1] * len(candidates)
-        self._train_losses: list[list[torch.Tensor]] = [[] for _ in candidates]  # loss x batch size, per step
-        self._train_counts = np.zeros(len(candidates))
         self._val_sums: list[torch.Tensor | None] = [None] * len(candidates)  # (n_outputs,) squared errors
         self._val_count = 0
 
@@ -174,17 +172,15 @@ class CandidateBank(L.LightningModule):
         for index in self._active_indices():
             candidate = self.candidates[index]
             loss = candidate.loss(candidate.forward_inputs(inputs), targets)
-            self._train_losses[index].append(loss.detach() * targets.shape[0])
-            self._train_counts[index] += targets.shape[0]
+            candidate.train_loss.update(loss.detach(), weight=targets.shape[0])  # the candidate's own MeanMetric
             losses.append(loss)
         return torch.stack(losses).sum()  # each candidate's gradient is its own loss's
 
     def on_train_epoch_end(self) -> None:
-        for index in np.flatnonzero(self._train_counts):
-            total = float(torch.stack(self._train_losses[index]).sum())
-            self.log(f"candidate{index}/train_loss", total / self._train_counts[index])
-        self._train_losses = [[] for _ in self.candidates]
-        self._train_counts[:] = 0.0
+        for index, candidate in enumerate(self.candidates):
+            if candidate.train_loss.update_count:
+                self.log(f"candidate{index}/train_loss", candidate.train_loss.compute())
+                candidate.train_loss.reset()
 
     def on_validation_epoch_start(self) -> None:
         self._val_sums, self._val_count = [None] * len(self.candidates), 0
