@@ -5,12 +5,13 @@ softmax weights ``w_bt`` coming from the scorer ``v^T tanh(W_1 x_bt + b_1) + c``
 head is linear, so it can act on every frame before the weighted sum: stacking ``W_1`` ``(H, D)`` over
 ``W_head`` ``(O, D)`` into one projection ``(H + O, D)``, a single product ``X P^T`` over the batch's packed frames
 ``X`` ``(N, D)`` gives both the scorer's hidden pre-activations and each frame's head outputs, and the weight
-gradient is a single product ``dZ^T X`` over the same frames: the frames are read once forward and once backward,
-in two large products, instead of four small products per segment. Everything else is ``O(N (H + O))``
-element-wise work and segment sums.
+gradient is a single product ``dZ^T X`` over the same frames: the frames are read once forward and once backward
+instead of four small products per segment. Both products run over chunks of a few thousand frames
+(:func:`chunk_frames`), so that the ``O(N (H + O))`` element-wise work on each chunk's block (bias, tanh, its
+derivative) finds it in cache.
 
 The backward pass (:class:`FusedAttentionHead`) is written out rather than recorded by autograd: it keeps only the
-products' outputs, not a graph of per-segment views, and forms the projection's gradient in one product.
+products' outputs, not a graph of per-segment views, and accumulates the projection's gradient chunk by chunk.
 ``tests/probes/test_fused_attention.py`` checks it against autograd on the per-segment formulation
 (``torch.autograd.gradcheck`` in float64).
 
@@ -80,72 +81,111 @@ def tanh_(values: torch.Tensor) -> torch.Tensor:
     return values.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
 
 
+CHUNK_BYTES = 3 * 2**20
+"""Bytes of one chunk of frames and its projected block (:func:`chunk_frames`): on this project's CPUs (1 MiB of L2
+per core, 32 MiB of L3) a step ran fastest with chunks of about 3 MiB (4,096 frames of 24 dimensions, 512 of 1,024)."""
+
+
+def chunk_frames(frames: torch.Tensor, n_projected: int) -> int:
+    """Frames per chunk of :class:`FusedAttentionHead` for ``frames`` ``(N, D)`` projected onto ``n_projected``
+    rows: all of them off the CPU (one kernel each), else :data:`CHUNK_BYTES` over ``D + n_projected`` values."""
+    if frames.device.type != "cpu":
+        return max(1, frames.shape[0])
+    return max(256, CHUNK_BYTES // (frames.element_size() * (frames.shape[1] + n_projected)))
+
+
+def chunk_bounds(n_frames: int, size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of consecutive chunks of at most ``size`` frames covering ``n_frames``."""
+    return [(start, min(start + size, n_frames)) for start in range(0, n_frames, size)]
+
+
 class FusedAttentionHead(torch.autograd.Function):
     """Head outputs of attention pooling over packed frames; see the module docstring.
 
-    ``apply(frames, lengths, projection, hidden_bias, score_weight, score_bias, product_dtype)`` with frames
-    ``(N, D)``, lengths ``(batch,)`` int64, projection ``(H + O, D)`` (the scorer's first weight over the head's
-    weight), hidden_bias ``(H,)``, score_weight ``(H,)``, score_bias ``(1,)``, and the dtype of the two frame
-    products (the frames' own dtype: exact; bfloat16: see the module docstring). Returns the head outputs without
-    the head's bias ``(batch, O)`` and the attention weights ``(N,)`` (not differentiable; they sum to 1 over each
-    segment).
+    ``apply(frames, lengths, projection, hidden_bias, score_weight, score_bias, product_dtype, chunk_size)`` with
+    frames ``(N, D)``, lengths ``(batch,)`` int64, projection ``(H + O, D)`` (the scorer's first weight over the
+    head's weight), hidden_bias ``(H,)``, score_weight ``(H,)``, score_bias ``(1,)``, the dtype of the frame
+    products (the frames' own dtype: exact; bfloat16: see the module docstring) and the frames per chunk. Returns
+    the head outputs without the head's bias ``(batch, O)`` and the attention weights ``(N,)`` (not differentiable;
+    they sum to 1 over each segment).
 
-    The products are formed frames-last, ``P X^T`` ``(H + O, N)``: the hidden block and the head block are then
-    each contiguous, so the element-wise passes over them (tanh and its derivative) run at full vector speed (on a
-    column slice of ``X P^T`` they ran 3.5 times slower), and no padding of the odd width ``H + O`` is needed for
-    the kernels to reach the peak (measured at 1,024-d and 200-d frames on 2 cores).
+    The products are formed frames-last, ``P X^T`` ``(H + O, N)``, chunk by chunk of frames: each chunk's hidden
+    rows get their bias, tanh and scores while they are still in cache, and backward forms each chunk's gradient
+    block and adds its weight-gradient product to one accumulator. On the real MIDI cache's 24-d frames a step's
+    head took 25% less time than over the whole batch at once (BENCHMARKS.md, "Chunked attention head"), where the
+    element-wise passes over the whole ``(H + O, N)`` block ran from memory. Each segment's outputs are its head
+    rows times its weights, one matrix-vector product per segment (five times faster than a scatter over frames).
     """
 
     @staticmethod
-    def forward(ctx, frames, lengths, projection, hidden_bias, score_weight, score_bias, product_dtype):
+    def forward(ctx, frames, lengths, projection, hidden_bias, score_weight, score_bias, product_dtype, chunk_size):
         n_hidden, n_segments = hidden_bias.shape[0], lengths.shape[0]
-        ids = segment_ids(lengths)  # (N,)
+        ids, sizes = segment_ids(lengths), lengths.tolist()  # (N,), batch ints
         product_frames, product_projection = frames.to(product_dtype), projection.to(product_dtype)
-        if product_dtype == frames.dtype:
-            bias = hidden_bias.new_zeros(projection.shape[0], 1)  # (H + O, 1): the scorer's bias, in the product
-            bias[:n_hidden, 0] = hidden_bias
-            projected = torch.addmm(bias, projection, frames.T)  # (H + O, N): the one forward product
-        else:
-            projected = (product_projection @ product_frames.T).to(frames.dtype)  # (H + O, N), float32 from here on
-            projected[:n_hidden] += hidden_bias[:, None]
-        hidden = tanh_(projected[:n_hidden])  # (H, N), contiguous, in place
-        scores = score_weight @ hidden + score_bias  # (N,)
-        weights = segment_softmax(scores, ids, n_segments)  # (N,)
-        frame_outputs = projected[n_hidden:]  # (O, N)
-        outputs = segment_sum((frame_outputs * weights).T, ids, n_segments)  # (batch, O)
+        projected = frames.new_empty(projection.shape[0], frames.shape[0])  # (H + O, N)
+        scores = frames.new_empty(frames.shape[0])  # (N,)
+        for start, stop in chunk_bounds(frames.shape[0], chunk_size):
+            block = projected[:, start:stop]  # (H + O, chunk)
+            if product_dtype == frames.dtype:
+                torch.mm(projection, frames[start:stop].T, out=block)
+            else:
+                block.copy_(product_projection @ product_frames[start:stop].T)  # float32 from here on
+            hidden = tanh_(block[:n_hidden].add_(hidden_bias[:, None]))  # (H, chunk), in place
+            torch.mv(hidden.T, score_weight, out=scores[start:stop])
+        weights = segment_softmax(scores.add_(score_bias), ids, n_segments)  # (N,)
+        head_rows = projected[n_hidden:].split(sizes, dim=1)  # (O, T_b) per segment
+        outputs = torch.stack([rows @ segment_weights  # (batch, O)
+                               for rows, segment_weights in zip(head_rows, weights.split(sizes), strict=True)])
         ctx.save_for_backward(product_frames, product_projection, score_weight, ids, projected, weights)
         ctx.mark_non_differentiable(weights)
-        ctx.n_segments, ctx.n_hidden = n_segments, n_hidden
+        ctx.n_segments, ctx.n_hidden, ctx.sizes, ctx.chunk_size = n_segments, n_hidden, sizes, chunk_size
         ctx.frames_dtype, ctx.projection_dtype = frames.dtype, projection.dtype
         return outputs, weights
 
     @staticmethod
     def backward(ctx, grad_outputs, _grad_weights):
         frames, projection, score_weight, ids, projected, weights = ctx.saved_tensors
-        n_hidden = ctx.n_hidden
-        hidden, frame_outputs = projected[:n_hidden], projected[n_hidden:]  # (H, N), (O, N)
-        grad_projected = torch.empty_like(projected)  # (H + O, N)
-        per_frame_grad = grad_outputs.T[:, ids]  # (O, N)
-        torch.mul(per_frame_grad, weights, out=grad_projected[n_hidden:])  # d frame outputs
-        grad_weights = (frame_outputs * per_frame_grad).sum(dim=0)  # (N,)
+        n_hidden, n_frames = ctx.n_hidden, frames.shape[0]
+        head_rows = projected[n_hidden:].split(ctx.sizes, dim=1)  # (O, T_b) per segment
+        grad_weights = torch.cat([rows.T @ grad  # (N,): d loss / d w_t = grad_b . (W_head x_t)
+                                  for rows, grad in zip(head_rows, grad_outputs, strict=True)])
         grad_scores = segment_softmax_backward(weights, grad_weights, ids, ctx.n_segments)  # (N,)
-        grad_hidden_pre = grad_projected[:n_hidden]  # (H, N), filled in place: (1 - tanh^2) v_h d score
-        torch.addcmul(torch.ones((), dtype=hidden.dtype), hidden, hidden, value=-1.0, out=grad_hidden_pre)
-        grad_hidden_pre.mul_(score_weight[:, None]).mul_(grad_scores)
-        grad_product = grad_projected.to(frames.dtype)  # (H + O, N), in the products' dtype (frames saved in it)
-        grad_projection = (grad_product @ frames).to(ctx.projection_dtype)  # (H + O, D): the weight-gradient product
-        grad_frames = (grad_product.T @ projection).to(ctx.frames_dtype) if ctx.needs_input_grad[0] else None
-        return (grad_frames, None, grad_projection, grad_hidden_pre.sum(dim=1), hidden @ grad_scores,
-                grad_scores.sum().reshape(1), None)
+        grad_projection = grad_outputs.new_zeros(projection.shape)  # (H + O, D), float32 accumulator
+        grad_hidden_bias, grad_score_weight = grad_outputs.new_zeros(n_hidden), grad_outputs.new_zeros(n_hidden)
+        grad_frames = frames.new_empty(frames.shape, dtype=ctx.frames_dtype) if ctx.needs_input_grad[0] else None
+        workspace = grad_outputs.new_empty(projected.shape[0], min(ctx.chunk_size, n_frames))  # (H + O, chunk)
+        one = torch.ones((), dtype=grad_outputs.dtype)
+        for start, stop in chunk_bounds(n_frames, ctx.chunk_size):
+            grad_block = workspace[:, :stop - start]  # (H + O, chunk): d loss / d (P x_t + bias)
+            hidden, chunk_scores = projected[:n_hidden, start:stop], grad_scores[start:stop]
+            torch.mul(grad_outputs.index_select(0, ids[start:stop]).T, weights[start:stop],
+                      out=grad_block[n_hidden:])  # d frame outputs
+            grad_hidden_pre = grad_block[:n_hidden]  # (1 - tanh^2) v_h d score, in place
+            torch.addcmul(one, hidden, hidden, value=-1.0, out=grad_hidden_pre)
+            grad_hidden_pre.mul_(score_weight[:, None]).mul_(chunk_scores)
+            grad_hidden_bias += grad_hidden_pre.sum(dim=1)
+            grad_score_weight.addmv_(hidden, chunk_scores)
+            if frames.dtype == grad_block.dtype:
+                grad_projection.addmm_(grad_block, frames[start:stop])  # the weight-gradient product
+            else:
+                grad_product = grad_block.to(frames.dtype)
+                grad_projection += grad_product @ frames[start:stop]
+            if grad_frames is not None:
+                grad_frames[start:stop] = grad_block.T.to(projection.dtype) @ projection
+        return (grad_frames, None, grad_projection.to(ctx.projection_dtype), grad_hidden_bias, grad_score_weight,
+                grad_scores.sum().reshape(1), None, None)
 
 
 def fused_attention_head(
     frames: torch.Tensor, lengths: torch.Tensor, projection: torch.Tensor, hidden_bias: torch.Tensor,
     score_weight: torch.Tensor, score_bias: torch.Tensor, product_dtype: torch.dtype | None = None,
+    chunk_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Functional form of :class:`FusedAttentionHead`: ``(head outputs (batch, O) without bias, weights (N,))``.
 
-    ``product_dtype`` defaults to the frames' dtype (exact).
+    ``product_dtype`` defaults to the frames' dtype (exact), ``chunk_size`` to :func:`chunk_frames`.
     """
+    if chunk_size is None:
+        chunk_size = chunk_frames(frames, projection.shape[0])
     return FusedAttentionHead.apply(frames, lengths, projection, hidden_bias, score_weight, score_bias,
-                                    frames.dtype if product_dtype is None else product_dtype)
+                                    frames.dtype if product_dtype is None else product_dtype, chunk_size)

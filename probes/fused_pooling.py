@@ -15,8 +15,12 @@ times faster than on its transposed view (BENCHMARKS.md, "Frames-first multi-hea
 A segment's pooled vectors are the product of its ``(K, T_b)`` weights with its ``(T_b, D)`` frames, formed as one
 batched product over the segments padded to the longest.
 
+The products with the gates and their element-wise passes run over chunks of a few thousand frames
+(:func:`~probes.fused_attention.chunk_frames`), so that each chunk's gates are scored, and backward their
+derivative formed and multiplied, while they are in cache; the weight gradients accumulate over the chunks.
+
 The backward pass is written out (:class:`FusedMultiHeadPooling`): it keeps the gates and the padded operands, not
-autograd's graph of intermediate copies, and forms each weight gradient in one product.
+autograd's graph of intermediate copies.
 ``tests/probes/test_fused_pooling.py`` checks it against autograd on the per-segment formulation with torch's tanh
 (``torch.autograd.gradcheck`` in float64).
 """
@@ -26,24 +30,29 @@ from __future__ import annotations
 import torch
 
 from datamodules.batching import pad_packed, segment_ids
-from probes.fused_attention import segment_softmax, segment_softmax_backward
+from probes.fused_attention import chunk_bounds, chunk_frames, segment_softmax, segment_softmax_backward
 
 
 class FusedMultiHeadPooling(torch.autograd.Function):
     """Pooled vectors of every head over packed frames; see the module docstring.
 
-    ``apply(frames, lengths, hidden_weight, hidden_bias, score_weight, score_bias)`` with frames ``(N, D)``, lengths
-    ``(batch,)`` int64 (each at least 1), the scorer's first layer ``(H, D)`` and ``(H,)``, and its second
-    ``(K, H)`` and ``(K,)``. Returns the pooled vectors ``(batch, K, D)`` and the attention weights ``(N, K)`` (not
-    differentiable; each head's sum to 1 over each segment's frames).
+    ``apply(frames, lengths, hidden_weight, hidden_bias, score_weight, score_bias, chunk_size)`` with frames
+    ``(N, D)``, lengths ``(batch,)`` int64 (each at least 1), the scorer's first layer ``(H, D)`` and ``(H,)``, its
+    second ``(K, H)`` and ``(K,)``, and the frames per chunk. Returns the pooled vectors ``(batch, K, D)`` and the
+    attention weights ``(N, K)`` (not differentiable; each head's sum to 1 over each segment's frames).
     """
 
     @staticmethod
-    def forward(ctx, frames, lengths, hidden_weight, hidden_bias, score_weight, score_bias):
+    def forward(ctx, frames, lengths, hidden_weight, hidden_bias, score_weight, score_bias, chunk_size):
         n_segments, n_heads = lengths.shape[0], score_weight.shape[0]
         ids = segment_ids(lengths)  # (N,)
-        gates = torch.addmm(hidden_bias * 2.0, frames, hidden_weight.T * 2.0).sigmoid_()  # (N, H), in place
-        scores = torch.addmm(score_bias - score_weight.sum(dim=1), gates, score_weight.T * 2.0)  # (N, K)
+        gates = frames.new_empty(frames.shape[0], hidden_weight.shape[0])  # (N, H)
+        scores = frames.new_empty(frames.shape[0], n_heads)  # (N, K)
+        doubled_bias, doubled_weight = hidden_bias * 2.0, hidden_weight.T * 2.0  # (H,), (D, H)
+        score_shift, doubled_scores = score_bias - score_weight.sum(dim=1), score_weight.T * 2.0  # (K,), (H, K)
+        for start, stop in chunk_bounds(frames.shape[0], chunk_size):  # each chunk's gates scored while in cache
+            chunk_gates = torch.addmm(doubled_bias, frames[start:stop], doubled_weight, out=gates[start:stop])
+            torch.addmm(score_shift, chunk_gates.sigmoid_(), doubled_scores, out=scores[start:stop])
         weights = segment_softmax(scores, ids, n_segments)  # (N, K)
         padded_frames, mask = pad_packed(frames, lengths)  # (batch, T, D), (batch, T)
         padded_weights = weights.new_zeros((*mask.shape, n_heads))  # (batch, T, K), zero beyond each length
@@ -52,6 +61,7 @@ class FusedMultiHeadPooling(torch.autograd.Function):
         ctx.save_for_backward(frames, hidden_weight, score_weight, ids, mask, gates, weights, padded_frames,
                               padded_weights)
         ctx.mark_non_differentiable(weights)
+        ctx.chunk_size = chunk_size
         return pooled, weights
 
     @staticmethod
@@ -62,20 +72,35 @@ class FusedMultiHeadPooling(torch.autograd.Function):
         grad_weights = torch.bmm(padded_frames, grad_pooled.transpose(1, 2))[mask]  # (N, K)
         grad_scores = segment_softmax_backward(weights, grad_weights, ids, n_segments)  # (N, K)
         grad_score_bias = grad_scores.sum(dim=0)  # (K,)
-        grad_score_weight = (grad_scores.T @ gates).mul_(2.0).sub_(grad_score_bias[:, None])  # (K, H): d / d V
-        # d loss / d (X W_1^T + b_1) = (d scores V) * 4 G (1 - G): with g = d scores (4 V) G, g - g G, in place
-        grad_pre = (grad_scores @ (score_weight * 4.0)).mul_(gates)  # (N, H)
-        grad_pre.addcmul_(grad_pre, gates, value=-1.0)
-        grad_frames = None
-        if ctx.needs_input_grad[0]:
-            grad_frames = grad_pre @ hidden_weight  # (N, D): through the scorer
-            grad_frames += torch.bmm(padded_weights, grad_pooled)[mask]  # through the weighted sums
-        return (grad_frames, None, grad_pre.T @ frames, grad_pre.sum(dim=0), grad_score_weight, grad_score_bias)
+        grad_gates = grad_scores.new_zeros(score_weight.shape)  # (K, H): sum_t d scores_t G_t
+        grad_hidden_weight = frames.new_zeros(hidden_weight.shape)  # (H, D)
+        grad_hidden_bias = frames.new_zeros(hidden_weight.shape[0])  # (H,)
+        grad_frames = torch.bmm(padded_weights, grad_pooled)[mask] if ctx.needs_input_grad[0] else None  # (N, D)
+        quadrupled = score_weight * 4.0  # (K, H)
+        workspace = frames.new_empty(min(ctx.chunk_size, frames.shape[0]), hidden_weight.shape[0])  # (chunk, H)
+        for start, stop in chunk_bounds(frames.shape[0], ctx.chunk_size):
+            chunk_gates, chunk_scores = gates[start:stop], grad_scores[start:stop]  # (chunk, H), (chunk, K)
+            grad_gates.addmm_(chunk_scores.T, chunk_gates)
+            # d loss / d (X W_1^T + b_1) = (d scores V) * 4 G (1 - G): with g = d scores (4 V) G, g - g G, in place
+            grad_pre = torch.mm(chunk_scores, quadrupled, out=workspace[:stop - start]).mul_(chunk_gates)
+            grad_pre.addcmul_(grad_pre, chunk_gates, value=-1.0)
+            grad_hidden_weight.addmm_(grad_pre.T, frames[start:stop])
+            grad_hidden_bias += grad_pre.sum(dim=0)
+            if grad_frames is not None:
+                grad_frames[start:stop] += grad_pre @ hidden_weight  # through the scorer
+        grad_score_weight = grad_gates.mul_(2.0).sub_(grad_score_bias[:, None])  # (K, H): d / d V
+        return (grad_frames, None, grad_hidden_weight, grad_hidden_bias, grad_score_weight, grad_score_bias, None)
 
 
 def fused_multihead_pooling(
     frames: torch.Tensor, lengths: torch.Tensor, hidden_weight: torch.Tensor, hidden_bias: torch.Tensor,
-    score_weight: torch.Tensor, score_bias: torch.Tensor,
+    score_weight: torch.Tensor, score_bias: torch.Tensor, chunk_size: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Functional form of :class:`FusedMultiHeadPooling`: ``(pooled (batch, K, D), weights (N, K))``."""
-    return FusedMultiHeadPooling.apply(frames, lengths, hidden_weight, hidden_bias, score_weight, score_bias)
+    """Functional form of :class:`FusedMultiHeadPooling`: ``(pooled (batch, K, D), weights (N, K))``.
+
+    ``chunk_size`` (frames per chunk) defaults to :func:`~probes.fused_attention.chunk_frames`.
+    """
+    if chunk_size is None:
+        chunk_size = chunk_frames(frames, hidden_weight.shape[0])
+    return FusedMultiHeadPooling.apply(frames, lengths, hidden_weight, hidden_bias, score_weight, score_bias,
+                                       chunk_size)

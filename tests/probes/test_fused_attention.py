@@ -7,10 +7,18 @@ import torch
 
 from datamodules.batching import pad_packed, segment_ids
 from probes.attention import AttentionPoolingModule
-from probes.fused_attention import fast_product_dtype, fused_attention_head, segment_softmax, segment_sum, tanh_
+from probes.fused_attention import (
+    chunk_frames,
+    fast_product_dtype,
+    fused_attention_head,
+    segment_softmax,
+    segment_sum,
+    tanh_,
+)
 
 LENGTHS = (1, 7, 3, 10)
 DIM, HIDDEN, OUTPUTS = 5, 4, 3
+CHUNK_SIZES = [None, 1, 4]  # one chunk (the default at this size); one frame each; chunks across segment boundaries
 
 
 def _inputs(requires_grad: bool = True) -> tuple[torch.Tensor, ...]:
@@ -34,22 +42,27 @@ def _per_segment(frames, lengths, projection, hidden_bias, score_weight, score_b
 
 
 class TestFusedAttentionHead:
-    def test_forward_equals_per_segment(self) -> None:
+    @pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+    def test_forward_equals_per_segment(self, chunk_size: int | None) -> None:
         inputs = _inputs(requires_grad=False)
-        outputs, weights = fused_attention_head(*inputs)
+        outputs, weights = fused_attention_head(*inputs, chunk_size=chunk_size)
         torch.testing.assert_close(outputs, _per_segment(*inputs), atol=1e-12, rtol=1e-12)
         sums = torch.stack([part.sum() for part in weights.split(LENGTHS)])
         torch.testing.assert_close(sums, torch.ones(len(LENGTHS), dtype=torch.float64))
 
-    def test_backward_passes_gradcheck(self) -> None:
+    @pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+    def test_backward_passes_gradcheck(self, chunk_size: int | None) -> None:
         """Every input's gradient, the frames' included (they take one under ``--layers weighted``)."""
-        assert torch.autograd.gradcheck(lambda *a: fused_attention_head(*a)[0], _inputs(), eps=1e-6, atol=1e-8)
+        assert torch.autograd.gradcheck(lambda *a: fused_attention_head(*a, chunk_size=chunk_size)[0], _inputs(),
+                                        eps=1e-6, atol=1e-8)
 
-    def test_backward_equals_autograd_per_segment(self) -> None:
+    @pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+    def test_backward_equals_autograd_per_segment(self, chunk_size: int | None) -> None:
         inputs = _inputs()
         upstream = torch.randn(len(LENGTHS), OUTPUTS, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
         differentiable = [inputs[0], *inputs[2:]]
-        fused = torch.autograd.grad((fused_attention_head(*inputs)[0] * upstream).sum(), differentiable)
+        fused = torch.autograd.grad((fused_attention_head(*inputs, chunk_size=chunk_size)[0] * upstream).sum(),
+                                    differentiable)
         reference = torch.autograd.grad((_per_segment(*inputs) * upstream).sum(), differentiable)
         for mine, theirs in zip(fused, reference, strict=True):
             torch.testing.assert_close(mine, theirs, atol=1e-12, rtol=1e-10)
@@ -122,8 +135,10 @@ def _relative_error(estimate: torch.Tensor, reference: torch.Tensor) -> float:
     return float((estimate.double() - reference).norm() / reference.norm())
 
 
-def test_bfloat16_products_round_only_the_products() -> None:
-    """bfloat16 products: outputs and every gradient within 2% of float64 (they are rounded: not exact either).
+@pytest.mark.parametrize("chunk_size", [None, 50])
+def test_bfloat16_products_round_only_the_products(chunk_size: int | None) -> None:
+    """bfloat16 products: outputs and every gradient within 2% of float64 (they are rounded: not exact either),
+    in one chunk or in five (the weight gradient then sums five rounded partial products in float32).
 
     The score bias's gradient is zero (a softmax ignores a shift), so it is compared absolutely.
     """
@@ -139,7 +154,8 @@ def test_bfloat16_products_round_only_the_products() -> None:
                   for tensor in (frames, *parameters)]
         for leaf in leaves:
             leaf.requires_grad_(True)
-        outputs, _ = fused_attention_head(leaves[0], lengths, *leaves[1:], product_dtype=dtype)
+        outputs, _ = fused_attention_head(leaves[0], lengths, *leaves[1:], product_dtype=dtype,
+                                          chunk_size=chunk_size)
         outputs.square().sum().backward()
         assert outputs.dtype == leaves[0].dtype and all(leaf.grad.dtype == leaf.dtype for leaf in leaves)
         results[dtype] = [outputs.detach(), *(leaf.grad for leaf in leaves)]
@@ -150,3 +166,12 @@ def test_bfloat16_products_round_only_the_products() -> None:
 
 def test_fast_product_dtype_is_float32_on_devices_without_bfloat16_kernels() -> None:
     assert fast_product_dtype("meta") == torch.float32
+
+
+def test_chunks_hold_a_few_mebibytes_on_a_cpu_and_everything_elsewhere() -> None:
+    """Narrow frames get long chunks, wide frames short ones (never below 256); off the CPU one chunk of all."""
+    narrow, wide = torch.empty(100_000, 24), torch.empty(100_000, 1024)
+    assert chunk_frames(narrow, 147) == 3 * 2**20 // (4 * (24 + 147))
+    assert 256 <= chunk_frames(wide, 147) < chunk_frames(narrow, 147)
+    assert chunk_frames(torch.empty(10, 100_000), 147) == 256
+    assert chunk_frames(torch.empty(5000, 24, device="meta"), 147) == 5000

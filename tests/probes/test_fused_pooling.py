@@ -9,6 +9,7 @@ from probes.fused_pooling import fused_multihead_pooling
 
 LENGTHS = (1, 7, 3, 10)
 DIM, HIDDEN, HEADS = 5, 4, 3
+CHUNK_SIZES = [None, 1, 4]  # one chunk (the default at this size); one frame each; chunks across segment boundaries
 
 
 def _inputs(requires_grad: bool = True) -> tuple[torch.Tensor, ...]:
@@ -30,26 +31,31 @@ def _per_segment(frames, lengths, hidden_weight, hidden_bias, score_weight, scor
     return torch.stack(pooled)
 
 
-def test_forward_equals_per_segment() -> None:
+@pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+def test_forward_equals_per_segment(chunk_size: int | None) -> None:
     inputs = _inputs(requires_grad=False)
-    pooled, weights = fused_multihead_pooling(*inputs)
+    pooled, weights = fused_multihead_pooling(*inputs, chunk_size=chunk_size)
     torch.testing.assert_close(pooled, _per_segment(*inputs), atol=1e-12, rtol=1e-12)
     sums = torch.stack([part.sum(dim=0) for part in weights.split(LENGTHS)])  # (batch, heads)
     torch.testing.assert_close(sums, torch.ones(len(LENGTHS), HEADS, dtype=torch.float64))
 
 
-def test_backward_passes_gradcheck() -> None:
+@pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
+def test_backward_passes_gradcheck(chunk_size: int | None) -> None:
     """Every input's gradient, the frames' included (they take one under ``--layers weighted``)."""
-    assert torch.autograd.gradcheck(lambda *a: fused_multihead_pooling(*a)[0], _inputs(), eps=1e-6, atol=1e-8)
+    assert torch.autograd.gradcheck(lambda *a: fused_multihead_pooling(*a, chunk_size=chunk_size)[0], _inputs(),
+                                    eps=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
 @pytest.mark.parametrize("frames_need_gradient", [True, False])
-def test_backward_equals_autograd_per_segment(frames_need_gradient: bool) -> None:
+def test_backward_equals_autograd_per_segment(frames_need_gradient: bool, chunk_size: int | None) -> None:
     frames, lengths, *parameters = _inputs()
     frames.requires_grad_(frames_need_gradient)
     upstream = torch.randn(len(LENGTHS), HEADS, DIM, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     leaves = [frames, *parameters] if frames_need_gradient else parameters
-    fused = torch.autograd.grad((fused_multihead_pooling(frames, lengths, *parameters)[0] * upstream).sum(), leaves)
+    fused = torch.autograd.grad(
+        (fused_multihead_pooling(frames, lengths, *parameters, chunk_size=chunk_size)[0] * upstream).sum(), leaves)
     reference = torch.autograd.grad((_per_segment(frames, lengths, *parameters) * upstream).sum(), leaves)
     for mine, theirs in zip(fused, reference, strict=True):
         torch.testing.assert_close(mine, theirs, atol=1e-12, rtol=1e-10)
