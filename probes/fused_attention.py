@@ -111,10 +111,11 @@ class FusedAttentionHead(torch.autograd.Function):
 
     The products are formed frames-last, ``P X^T`` ``(H + O, N)``, chunk by chunk of frames: each chunk's hidden
     rows get their bias, tanh and scores while they are still in cache, and backward forms each chunk's gradient
-    block and adds its weight-gradient product to one accumulator. On the real MIDI cache's 24-d frames a step's
-    head took 25% less time than over the whole batch at once (BENCHMARKS.md, "Chunked attention head"), where the
-    element-wise passes over the whole ``(H + O, N)`` block ran from memory. Each segment's outputs are its head
-    rows times its weights, one matrix-vector product per segment (five times faster than a scatter over frames).
+    block and adds its weight-gradient product to one accumulator. On the real MIDI cache's 24-d frames the head's
+    forward and backward of one batch took about 25% less time than over the whole batch at once, where the
+    element-wise passes over the whole ``(H + O, N)`` block ran from memory (BENCHMARKS.md, "Chunked attention
+    head, MLP output layer"). Each segment's outputs are its head rows times its weights, one matrix-vector product
+    per segment (on a CPU five times faster than a scatter over the frames).
     """
 
     @staticmethod
