@@ -82,13 +82,16 @@ def tanh_(values: torch.Tensor) -> torch.Tensor:
 
 
 CHUNK_BYTES = 3 * 2**20
-"""Bytes of one chunk of frames and its projected block (:func:`chunk_frames`): on this project's CPUs (1 MiB of L2
-per core, 32 MiB of L3) a step ran fastest with chunks of about 3 MiB (4,096 frames of 24 dimensions, 512 of 1,024)."""
+"""Bytes of one chunk of frames and its projected block (:func:`chunk_frames`). On this project's CPUs (1 MiB of L2
+per core, 32 MiB of L3) the fastest of the chunk sizes tried were 4,096 frames at 24 dimensions (of 1,024, 2,048,
+4,096) and 512 at 1,024 (of 512, 1,024, 2,048), about 3 MiB each with a 147-row block; this budget gives 4,599 and
+671."""
 
 
 def chunk_frames(frames: torch.Tensor, n_projected: int) -> int:
-    """Frames per chunk of :class:`FusedAttentionHead` for ``frames`` ``(N, D)`` projected onto ``n_projected``
-    rows: all of them off the CPU (one kernel each), else :data:`CHUNK_BYTES` over ``D + n_projected`` values."""
+    """Frames per chunk of the fused heads (:class:`FusedAttentionHead`, ``probes.fused_pooling``) for ``frames``
+    ``(N, D)`` projected onto ``n_projected`` rows: all of them off the CPU (one kernel each), else
+    :data:`CHUNK_BYTES` over ``D + n_projected`` values (at least 256)."""
     if frames.device.type != "cpu":
         return max(1, frames.shape[0])
     return max(256, CHUNK_BYTES // (frames.element_size() * (frames.shape[1] + n_projected)))
