@@ -51,6 +51,14 @@ def segment_ids(lengths: torch.Tensor) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths)
 
 
+def padded_positions(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """Where each packed frame goes in a ``(batch, width)`` padded layout, flattened: ``b * width + t`` for frame
+    ``t`` of segment ``b``, shape ``(lengths.sum(),)`` int64 (``width`` at least the longest length)."""
+    starts = torch.cumsum(lengths, 0) - lengths  # (batch,) first packed frame of each segment
+    shifts = torch.arange(len(lengths), device=lengths.device) * width - starts  # (batch,)
+    return torch.arange(int(lengths.sum()), device=lengths.device) + torch.repeat_interleave(shifts, lengths)
+
+
 def pad_packed(frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-padded ``(batch, max_frames, ...)`` frames and their ``(batch, max_frames)`` bool mask (True on real
     frames) from packed ``(n_frames, ...)`` frames and their ``(batch,)`` lengths (differentiable)."""
@@ -90,6 +98,11 @@ class FramesDataset(Dataset):
         Standardisation (fitted on the training part of the fold); identity when None.
     clip : float, optional
         Standardised values are clipped to ``[-clip, clip]`` (with ``mean`` and ``scale`` only); None: no clipping.
+    resident : bool, default=False
+        Read, standardise and clip every item once, here, and keep them: each epoch then serves the kept tensors
+        instead of reading the store again (the same values). Items are then shared, not private copies: a consumer
+        must not modify them in place (:func:`collate_packed` copies). Memory grows with the items' frames, so the
+        caller decides by their size (:class:`~datamodules.fold_datamodule.FoldDataModule`'s ``resident_bytes``).
     """
 
     def __init__(
@@ -101,6 +114,7 @@ class FramesDataset(Dataset):
         mean: np.ndarray | None = None,
         scale: np.ndarray | None = None,
         clip: float | None = None,
+        resident: bool = False,
     ) -> None:
         self.store = store
         self.store_rows = np.asarray(store_rows, dtype=np.int64)
@@ -109,21 +123,32 @@ class FramesDataset(Dataset):
         self.mean = None if mean is None else torch.as_tensor(mean, dtype=torch.float32)
         self.scale = None if scale is None else torch.as_tensor(scale, dtype=torch.float32)
         self.clip = clip
+        self._resident = [self._read(index) for index in range(len(self))] if resident else None
 
     def __len__(self) -> int:
         return len(self.store_rows)
+
+    @property
+    def is_resident(self) -> bool:
+        """Whether the items were read once and are kept (``resident=True``)."""
+        return self._resident is not None
 
     def lengths(self) -> np.ndarray:
         """Number of frames of each item, shape ``(n,)``."""
         return self.store.lengths[self.store_rows]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        frames = self._read(index) if self._resident is None else self._resident[index]  # (T, D)
+        return frames, self.targets[index], self.rows[index]
+
+    def _read(self, index: int) -> torch.Tensor:
+        """Item ``index``'s frames read from the store, standardised and clipped, ``(T, D)`` float32."""
         frames = torch.from_numpy(self.store.frames(self.store_rows[index])).float()  # (T, D)
         if self.mean is not None:
             frames.sub_(self.mean).div_(self.scale)  # (T, D), in place on the private copy
             if self.clip is not None:
                 frames.clamp_(-self.clip, self.clip)  # (T, D)
-        return frames, self.targets[index], self.rows[index]
+        return frames
 
 
 def collate_packed(items: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> PackedBatch:

@@ -25,6 +25,9 @@ View = Literal["frames", "stats"]
 VIEWS: tuple[str, ...] = ("frames", "stats")
 #: Relative standard deviation at or below which a feature counts as constant on the training rows (round-off).
 _CONSTANT_STD = 10 * np.finfo(np.float64).eps
+#: Default of :class:`FoldDataModule`'s ``resident_bytes``: a frames dataset whose standardised float32 frames fit in
+#: it is read once and kept (the real MIDI cache's training part: 34 MB); a larger one is read batch by batch.
+RESIDENT_BYTES = 256 * 2**20
 
 
 def inner_split(rows: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +91,11 @@ class FoldDataModule(L.LightningDataModule):
         every row served (training, inner validation, validation, external segments); None turns clipping off.
         See Notes.
     num_workers : int, default=0
+    resident_bytes : int, default=RESIDENT_BYTES (256 MiB)
+        Frames view: a dataset whose standardised frames (float32) take at most this many bytes is read from the
+        store, standardised and clipped once and kept in memory (:class:`~datamodules.batching.FramesDataset`'s
+        ``resident``); a larger one is read batch by batch, each epoch, so memory stays bounded by a batch. The
+        batches are the same either way. 0: always read batch by batch.
 
     Attributes
     ----------
@@ -125,6 +133,7 @@ class FoldDataModule(L.LightningDataModule):
         standardize: bool = True,
         clip: float | None = DEFAULT_CLIP,
         num_workers: int = 0,
+        resident_bytes: int = RESIDENT_BYTES,
     ) -> None:
         super().__init__()
         if view not in VIEWS:
@@ -138,6 +147,8 @@ class FoldDataModule(L.LightningDataModule):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if clip is not None and not (isinstance(clip, int | float) and np.isfinite(clip) and clip > 0):
             raise ValueError(f"clip must be a positive number of training standard deviations or None, got {clip!r}")
+        if isinstance(resident_bytes, bool) or not isinstance(resident_bytes, int | np.integer) or resident_bytes < 0:
+            raise ValueError(f"resident_bytes must be a non-negative integer, got {resident_bytes!r}")
         self.cache = cache
         self.fold = fold
         self.view = view
@@ -147,6 +158,7 @@ class FoldDataModule(L.LightningDataModule):
         self.standardize = standardize
         self.clip = clip
         self.num_workers = num_workers
+        self.resident_bytes = int(resident_bytes)
         self._prepared = False
 
     def setup(self, stage: str | None = None) -> None:
@@ -235,11 +247,14 @@ class FoldDataModule(L.LightningDataModule):
 
     def frames_dataset(self, store: EmbeddingStore, store_rows: np.ndarray, targets: np.ndarray,
                        rows: np.ndarray) -> FramesDataset:
-        """A :class:`FramesDataset` of ``store`` standardised (and clipped) as this fold's training rows say."""
+        """A :class:`FramesDataset` of ``store`` standardised (and clipped) as this fold's training rows say; kept in
+        memory when its float32 frames fit in ``resident_bytes``."""
         self.setup()
+        n_bytes = int(store.lengths[np.asarray(store_rows, dtype=np.int64)].sum()) * store.dim * 4
+        resident = n_bytes <= self.resident_bytes
         if not self.standardize:
-            return FramesDataset(store, store_rows, targets, rows)
-        return FramesDataset(store, store_rows, targets, rows, self.mean_, self.scale_, self.clip)
+            return FramesDataset(store, store_rows, targets, rows, resident=resident)
+        return FramesDataset(store, store_rows, targets, rows, self.mean_, self.scale_, self.clip, resident=resident)
 
     def loader(self, rows: np.ndarray, shuffle: bool) -> DataLoader:
         """A DataLoader over ``rows`` (length-bucketed, packed and prefetched in a thread in the frames view)."""

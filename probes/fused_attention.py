@@ -51,12 +51,15 @@ def segment_sum(values: torch.Tensor, ids: torch.Tensor, n_segments: int) -> tor
 
 def segment_softmax(scores: torch.Tensor, ids: torch.Tensor, n_segments: int) -> torch.Tensor:
     """Softmax of ``scores`` ``(N, ...)`` over the frames of each segment (``ids`` ``(N,)``), separately for every
-    trailing index (one column per head), shape ``(N, ...)``, stabilised by each segment's maximum."""
+    trailing index (one column per head), shape ``(N, ...)``, stabilised by each segment's maximum.
+
+    The per-segment values are spread back over the frames with ``index_select`` (on a CPU about three times
+    faster than indexing with ``ids``, the same values)."""
     index = ids.view(-1, *([1] * (scores.dim() - 1))).expand_as(scores)  # (N, ...)
     maxima = scores.new_full((n_segments, *scores.shape[1:]), float("-inf")).scatter_reduce_(
         0, index, scores, "amax")  # (n_segments, ...)
-    exponentials = torch.exp(scores - maxima[ids])  # (N, ...)
-    return exponentials / segment_sum(exponentials, ids, n_segments)[ids]  # (N, ...)
+    exponentials = torch.exp(scores - maxima.index_select(0, ids))  # (N, ...)
+    return exponentials / segment_sum(exponentials, ids, n_segments).index_select(0, ids)  # (N, ...)
 
 
 def segment_softmax_backward(weights: torch.Tensor, grad_weights: torch.Tensor, ids: torch.Tensor,
@@ -64,7 +67,7 @@ def segment_softmax_backward(weights: torch.Tensor, grad_weights: torch.Tensor, 
     """Gradient of the scores ``(N, ...)`` from the gradient of :func:`segment_softmax`'s output ``weights``
     ``(N, ...)``: ``w * (g - sum_segment(w * g))``."""
     weighted = weights * grad_weights  # (N, ...)
-    return weighted - weights * segment_sum(weighted, ids, n_segments)[ids]  # (N, ...)
+    return weighted - weights * segment_sum(weighted, ids, n_segments).index_select(0, ids)  # (N, ...)
 
 
 def tanh_(values: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,11 @@ the identity written out on the pre-activations takes four passes), and the deri
 backward. The block is frames-first, ``(N, H)``: at low frame dimensions (the real MIDI cache's 24) ``X W^T`` ran 2.3
 times faster than the frames-last ``W X^T``, and the scores' product ``(N, H) x (H, K)`` on the contiguous block 10
 times faster than on its transposed view (BENCHMARKS.md, "Frames-first multi-head pooling and the candidate bank").
-A segment's pooled vectors are the product of its ``(K, T_b)`` weights with its ``(T_b, D)`` frames, formed as one
-batched product over the segments padded to the longest.
+The softmax runs on the scores laid out padded to the longest segment, ``(batch, T, K)`` with ``-inf`` beyond each
+length (zero weight there), and a segment's pooled vectors are the product of its ``(K, T)`` weights with its
+``(T, D)`` zero-padded frames, one batched product over the segments; the padded layout is written and read with
+``index_copy_`` and ``index_select`` on each frame's flat position (on a CPU these gathers and one vectorised softmax
+took less time than segment-wise scatters of the packed scores and boolean-mask indexing).
 
 The products with the gates and their element-wise passes run over chunks of a few thousand frames
 (:func:`~probes.fused_attention.chunk_frames`), so that each chunk's gates are scored, and backward their
@@ -29,8 +32,8 @@ from __future__ import annotations
 
 import torch
 
-from datamodules.batching import pad_packed, segment_ids
-from probes.fused_attention import chunk_bounds, chunk_frames, segment_softmax, segment_softmax_backward
+from datamodules.batching import padded_positions
+from probes.fused_attention import chunk_bounds, chunk_frames
 
 
 class FusedMultiHeadPooling(torch.autograd.Function):
@@ -44,8 +47,9 @@ class FusedMultiHeadPooling(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, frames, lengths, hidden_weight, hidden_bias, score_weight, score_bias, chunk_size):
-        n_segments, n_heads = lengths.shape[0], score_weight.shape[0]
-        ids = segment_ids(lengths)  # (N,)
+        n_segments, n_heads, dim = lengths.shape[0], score_weight.shape[0], frames.shape[1]
+        width = int(lengths.max())
+        positions = padded_positions(lengths, width)  # (N,) flat index into (batch, T)
         gates = frames.new_empty(frames.shape[0], hidden_weight.shape[0])  # (N, H)
         scores = frames.new_empty(frames.shape[0], n_heads)  # (N, K)
         doubled_bias, doubled_weight = hidden_bias * 2.0, hidden_weight.T * 2.0  # (H,), (D, H)
@@ -53,29 +57,30 @@ class FusedMultiHeadPooling(torch.autograd.Function):
         for start, stop in chunk_bounds(frames.shape[0], chunk_size):  # each chunk's gates scored while in cache
             chunk_gates = torch.addmm(doubled_bias, frames[start:stop], doubled_weight, out=gates[start:stop])
             torch.addmm(score_shift, chunk_gates.sigmoid_(), doubled_scores, out=scores[start:stop])
-        weights = segment_softmax(scores, ids, n_segments)  # (N, K)
-        padded_frames, mask = pad_packed(frames, lengths)  # (batch, T, D), (batch, T)
-        padded_weights = weights.new_zeros((*mask.shape, n_heads))  # (batch, T, K), zero beyond each length
-        padded_weights[mask] = weights
+        padded_scores = scores.new_full((n_segments * width, n_heads), float("-inf")).index_copy_(0, positions, scores)
+        padded_weights = torch.softmax(padded_scores.view(n_segments, width, n_heads), dim=1)  # (batch, T, K), 0 beyond
+        weights = padded_weights.view(-1, n_heads).index_select(0, positions)  # (N, K)
+        padded_frames = frames.new_zeros(n_segments * width, dim).index_copy_(0, positions, frames).view(
+            n_segments, width, dim)  # (batch, T, D)
         pooled = torch.bmm(padded_weights.transpose(1, 2), padded_frames)  # (batch, K, D)
-        ctx.save_for_backward(frames, hidden_weight, score_weight, ids, mask, gates, weights, padded_frames,
-                              padded_weights)
+        ctx.save_for_backward(frames, hidden_weight, score_weight, positions, gates, padded_frames, padded_weights)
         ctx.mark_non_differentiable(weights)
         ctx.chunk_size = chunk_size
         return pooled, weights
 
     @staticmethod
     def backward(ctx, grad_pooled, _grad_weights):
-        frames, hidden_weight, score_weight, ids, mask, gates, weights, padded_frames, padded_weights = (
-            ctx.saved_tensors)
-        n_segments = mask.shape[0]
-        grad_weights = torch.bmm(padded_frames, grad_pooled.transpose(1, 2))[mask]  # (N, K)
-        grad_scores = segment_softmax_backward(weights, grad_weights, ids, n_segments)  # (N, K)
+        frames, hidden_weight, score_weight, positions, gates, padded_frames, padded_weights = ctx.saved_tensors
+        n_heads, dim = score_weight.shape[0], frames.shape[1]
+        grad_padded = torch.bmm(padded_frames, grad_pooled.transpose(1, 2)).mul_(padded_weights)  # (batch, T, K): w g
+        grad_padded.addcmul_(padded_weights, grad_padded.sum(dim=1, keepdim=True), value=-1.0)  # w (g - sum_t w g)
+        grad_scores = grad_padded.view(-1, n_heads).index_select(0, positions)  # (N, K)
         grad_score_bias = grad_scores.sum(dim=0)  # (K,)
         grad_gates = grad_scores.new_zeros(score_weight.shape)  # (K, H): sum_t d scores_t G_t
         grad_hidden_weight = frames.new_zeros(hidden_weight.shape)  # (H, D)
         grad_hidden_bias = frames.new_zeros(hidden_weight.shape[0])  # (H,)
-        grad_frames = torch.bmm(padded_weights, grad_pooled)[mask] if ctx.needs_input_grad[0] else None  # (N, D)
+        grad_frames = (torch.bmm(padded_weights, grad_pooled).view(-1, dim).index_select(0, positions)  # (N, D)
+                       if ctx.needs_input_grad[0] else None)
         quadrupled = score_weight * 4.0  # (K, H)
         workspace = frames.new_empty(min(ctx.chunk_size, frames.shape[0]), hidden_weight.shape[0])  # (chunk, H)
         for start, stop in chunk_bounds(frames.shape[0], ctx.chunk_size):

@@ -201,6 +201,30 @@ class TestFoldDataModule:
                 np.testing.assert_array_equal(segment.numpy(), cache.store.frames(store_row).astype(np.float32))
             np.testing.assert_allclose(batch.targets.numpy(), cache.labels[batch.rows.numpy()], atol=1e-6)
 
+    @pytest.mark.parametrize("standardize", [True, False])
+    def test_resident_frames_serve_the_streamed_batches(self, cache: PercepianoCache, standardize: bool) -> None:
+        """Under the budget the frames are read once and kept; the batches equal those read from the store."""
+        def batches(resident_bytes: int) -> tuple[list, bool]:
+            module = FoldDataModule(cache, fold=1, view="frames", batch_size=6, seed=2, standardize=standardize,
+                                    resident_bytes=resident_bytes)
+            loader = module.train_dataloader()
+            return [(batch.frames, batch.rows) for batch in loader], loader.dataset.is_resident
+
+        kept, kept_resident = batches(2**30)
+        streamed, streamed_resident = batches(0)
+        assert kept_resident and not streamed_resident
+        assert len(kept) == len(streamed)
+        for (kept_frames, kept_rows), (frames, rows) in zip(kept, streamed, strict=True):
+            assert torch.equal(kept_rows, rows) and torch.equal(kept_frames, frames)
+
+    def test_resident_budget_counts_float32_frames(self, cache: PercepianoCache) -> None:
+        module = FoldDataModule(cache, fold=0, view="frames")
+        module.setup()
+        n_bytes = int(cache.store.lengths[cache.store_rows[module.fit_rows_]].sum()) * cache.store.dim * 4
+        for budget, resident in ((n_bytes, True), (n_bytes - 1, False)):
+            module.resident_bytes = budget
+            assert module.dataset(module.fit_rows_).is_resident is resident
+
     @pytest.mark.parametrize("view", ["stats", "frames"])
     def test_deterministic_given_seed(self, cache: PercepianoCache, view: str) -> None:
         def rows_of(seed: int) -> list[list[int]]:
@@ -227,6 +251,8 @@ class TestFoldDataModule:
     @pytest.mark.parametrize(("kwargs", "match"), [
         ({"view": "audio"}, "view must be one of"), ({"fold": 3}, "fold must be in \\[0, 2\\], got 3"),
         ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"resident_bytes": -1}, "resident_bytes must be a non-negative integer"),
+        ({"resident_bytes": 1.5}, "resident_bytes must be a non-negative integer"),
     ])
     def test_bad_settings(self, cache: PercepianoCache, kwargs: dict, match: str) -> None:
         with pytest.raises(ValueError, match=match):

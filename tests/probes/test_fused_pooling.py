@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from datamodules.batching import pad_packed, padded_positions
 from probes.fused_pooling import fused_multihead_pooling
 
 LENGTHS = (1, 7, 3, 10)
@@ -29,6 +30,18 @@ def _per_segment(frames, lengths, hidden_weight, hidden_bias, score_weight, scor
         scores = torch.tanh(segment @ hidden_weight.T + hidden_bias) @ score_weight.T + score_bias  # (n, heads)
         pooled.append(torch.softmax(scores, dim=0).T @ segment)  # (heads, D)
     return torch.stack(pooled)
+
+
+@pytest.mark.parametrize("width", [10, 13])
+def test_padded_positions_are_the_padded_layout_of_the_packed_frames(width: int) -> None:
+    frames, lengths = torch.arange(sum(LENGTHS) * 2.0).view(-1, 2), torch.tensor(LENGTHS)
+    padded, mask = pad_packed(frames, lengths)  # (4, 10, 2): pad_sequence's layout
+    positions = padded_positions(lengths, width)
+    laid_out = frames.new_zeros(len(LENGTHS) * width, 2).index_copy_(0, positions, frames).view(len(LENGTHS), width, 2)
+    torch.testing.assert_close(laid_out[:, :padded.shape[1]], padded, rtol=0, atol=0)
+    assert not laid_out[:, padded.shape[1]:].any()
+    assert positions.tolist() == [b * width + t for b, n in enumerate(LENGTHS) for t in range(n)]
+    assert mask.sum() == len(positions)
 
 
 @pytest.mark.parametrize("chunk_size", CHUNK_SIZES)
