@@ -261,7 +261,8 @@ def _memory_text(memory: dict) -> str:
         lines.append(
             f"- Twice the frames as twice the segments: one suite attention fold peaks at "
             f"{memory['suite_attention_1x_mb']:.0f} -> {memory['suite_attention_2x_segments_mb']:.0f} MiB (frames "
-            f"are read per batch with `pread`, never mapped or held; what grows is per segment, not per frame: "
+            f"above the data module's 256 MiB resident budget, as here, are read per batch with `pread`, never "
+            f"mapped or held; what grows is per segment, not per frame: "
             f"pooled features, stats and the readout's copies of them), the original's load at "
             f"{memory['original_load_1x_mb']:.0f} -> {memory['original_load_2x_segments_mb']:.0f} MiB (the whole "
             "dict is resident).")
