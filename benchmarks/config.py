@@ -10,13 +10,14 @@ from typing import Any
 
 from analyses.defaults import RESAMPLE_DEFAULTS
 from datamodules.clip import DEFAULT_CLIP
+from datamodules.resident import RESIDENT_BYTES
 
 SECTIONS: tuple[str, ...] = ("labels", "probing", "embedding", "downstream")
 #: Settings that choose which units run, where and how fast, not what a unit computes (outside the fingerprint).
 #: Where the trained probers' units run (``--executor``).
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 UNFINGERPRINTED: tuple[str, ...] = ("out", "accelerator", "sections", "probes", "layer_sweep", "workers", "threads",
-                                    "executor", "ray_address")
+                                    "executor", "ray_address", "resident_mb")
 #: The downstream quality prober: alpha chosen inside each training fold (the faithful alpha = 1 overfits 2 x D).
 DEFAULT_QUALITY_PROBER = "ridge_tuned"
 DEFAULT_PROBES: tuple[str, ...] = ("ridge", "ridge_tuned", "attention", "attention_es", "mlp", "mlp_es", "factor",
@@ -83,6 +84,10 @@ class RunConfig:
         Ray needed) or Ray tasks (:mod:`~benchmarks.orchestration.ray_executor`, the ``[ray]`` extra).
     ray_address : str or None
         A Ray cluster to join under ``executor="ray"``; None starts a local Ray on this machine for the run.
+    resident_mb : int
+        Frames view: a fold's dataset whose standardised float32 frames fit in this many MiB is read once and kept
+        in memory, a larger one read from the store batch by batch (``FoldDataModule``'s ``resident_bytes``; 0:
+        always batch by batch). Memory against speed; the batches, and so the results, are the same.
     prober_plugins : dict of str to str
         Prober classes that are not installed as entry points, by name: ``{"my_probe": "my_package.probes:MyProber"}``
         (a configuration file's ``class_path`` entries).
@@ -118,6 +123,7 @@ class RunConfig:
     threads: int | None = None
     executor: str = "local"
     ray_address: str | None = None
+    resident_mb: int = RESIDENT_BYTES // 2**20
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.sections if name not in SECTIONS]
@@ -136,6 +142,8 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if isinstance(self.resident_mb, bool) or not isinstance(self.resident_mb, int) or self.resident_mb < 0:
+            raise ValueError(f"resident_mb must be a non-negative integer (MiB), got {self.resident_mb!r}")
         if self.executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {self.executor!r}")
         if self.ray_address is not None and self.executor != "ray":
@@ -164,7 +172,7 @@ class RunConfig:
 
     def datamodule_kwargs(self) -> dict:
         """The :class:`~datamodules.fold_datamodule.FoldDataModule` settings every fit of the run uses."""
-        return {"clip": self.clip}
+        return {"clip": self.clip, "resident_bytes": self.resident_mb * 2**20}
 
     def to_dict(self) -> dict:
         """JSON form (paths as strings)."""

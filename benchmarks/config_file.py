@@ -35,7 +35,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "training": ("epochs_scale", "prober_seeds"),
     "statistics": ("n_permutations", "n_bootstrap", "n_parallel", "n_stability"),
     "downstream": ("quality_prober", "quality_predictions"),
-    "executor": ("accelerator", "workers", "threads", "executor", "ray_address"),
+    "executor": ("accelerator", "workers", "threads", "executor", "ray_address", "resident_mb"),
 }
 _PATHS = ("cache", "out", "folds_file", "ratings", "moments", "competition", "masterclass_embeddings",
           "competition_embeddings", "quality_predictions")
@@ -45,6 +45,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "n_stability": (int,), "epochs_scale": (int, float), "clip": (int, float, type(None)), "layers": (str, int),
     "synthetic_scale": (str,), "quality_prober": (str,), "accelerator": (str,), "workers": (int, type(None)),
     "threads": (int, type(None)), "executor": (str,), "ray_address": (str, type(None)),
+    "resident_mb": (int,),
 }
 _ENTRY_KEYS = ("name", "class_path", "init_args")
 

@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ray-address", dest="ray_address", metavar="ADDR",
                         help="join this Ray cluster (e.g. auto, ray://head:10001) under --executor ray; the cache "
                              "and --out must be on storage every node mounts at the same path")
+    parser.add_argument("--resident-mb", dest="resident_mb", type=int, metavar="MB",
+                        help="keep a fold's standardised frames in memory when they fit in MB MiB, else read them "
+                             f"batch by batch (default: {_DEFAULTS.resident_mb}; 0: always batch by batch)")
     parser.add_argument("--verbose", action="store_true", help="show Lightning's own messages and every step")
     parser.add_argument("--force", action="store_true", help="discard results of another configuration in --out")
     return parser

@@ -19,15 +19,13 @@ from datamodules.batching import (
 )
 from datamodules.cache import PercepianoCache
 from datamodules.clip import DEFAULT_CLIP
+from datamodules.resident import RESIDENT_BYTES
 from datamodules.store import EmbeddingStore
 
 View = Literal["frames", "stats"]
 VIEWS: tuple[str, ...] = ("frames", "stats")
 #: Relative standard deviation at or below which a feature counts as constant on the training rows (round-off).
 _CONSTANT_STD = 10 * np.finfo(np.float64).eps
-#: Default of :class:`FoldDataModule`'s ``resident_bytes``: a frames dataset whose standardised float32 frames fit in
-#: it is read once and kept (the real MIDI cache's training part: 34 MB); a larger one is read batch by batch.
-RESIDENT_BYTES = 256 * 2**20
 
 
 def inner_split(rows: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from benchmarks.orchestration.fold_files import load_out_of_fold
 from benchmarks.orchestration.suite import ORIGINAL_KEYS
-from benchmarks.run import build_parser, main
+from benchmarks.run import build_parser, main, resolve_config
 from datamodules.cache import open_cache
 from datamodules.dimensions import DIMENSIONS
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
@@ -146,10 +146,20 @@ def test_prober_seeds_score_the_seed_ensemble(run: tuple, tmp_path: Path) -> Non
     ("--prober-seeds", "0", "prober_seeds must be >= 1, got 0"),
     ("--epochs-scale", "0", "epochs_scale must be > 0, got 0.0"),
     ("--permutations", "-1", "n_permutations must be >= 0, got -1"),
+    ("--resident-mb", "-1", "resident_mb must be a non-negative integer (MiB), got -1"),
 ])
 def test_bad_settings_exit_2_with_one_message(tmp_path: Path, capsys, option: str, value: str, message: str) -> None:
     assert main(["--out", str(tmp_path / "out"), option, value]) == 2
     assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_resident_budget_reaches_the_data_modules_and_not_the_fingerprint() -> None:
+    """How much of the frames is kept in memory changes no batch, so results are reused across budgets."""
+    default, kept_out = resolve_config(build_parser().parse_args([])), resolve_config(
+        build_parser().parse_args(["--resident-mb", "0"]))
+    assert default.datamodule_kwargs()["resident_bytes"] == 256 * 2**20
+    assert kept_out.datamodule_kwargs() == {"clip": default.clip, "resident_bytes": 0}
+    assert kept_out.fingerprint() == default.fingerprint()
 
 
 @pytest.mark.parametrize(("value", "expected"), [("off", None), ("None", None), ("3", 3.0), ("2.5", 2.5)])
