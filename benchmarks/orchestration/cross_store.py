@@ -120,5 +120,7 @@ def _config_hash(prober: str, cache: PercepianoCache, other: EmbeddingStore, see
                "seed": seed, "fold": fold, "train": [cache.keys[row] for row in train],
                "val": [cache.keys[row] for row in val],
                "labels": hashlib.sha256(np.ascontiguousarray(cache.labels).tobytes()).hexdigest(),
-               "store": cache.store.identity(), "other": other.identity(), "datamodule": datamodule_kwargs or {}}
+               "store": cache.store.identity(), "other": other.identity(),
+               "datamodule": {key: value for key, value in (datamodule_kwargs or {}).items()
+                              if key != "resident_bytes"}}  # the resident budget changes no batch
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

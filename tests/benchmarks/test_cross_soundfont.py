@@ -61,3 +61,18 @@ def test_noisier_frames_drop_and_missing_keys_are_counted(cache_dir: Path, tmp_p
     assert json.loads((out / "cross_soundfont.json").read_text())["probers"]["ridge_tuned"] == result
     resumed = run(cache_dir, other, out)["probers"]["ridge_tuned"]  # from the fold files
     assert resumed["drop"] == result["drop"]
+
+
+def test_the_fold_hash_ignores_the_resident_budget_and_not_the_clip(cache_dir: Path, tmp_path: Path) -> None:
+    from benchmarks.orchestration.cross_store import _config_hash
+    from datamodules.cache import open_cache
+    from datamodules.store import EmbeddingStore
+
+    cache = open_cache(cache_dir)
+    other = EmbeddingStore(other_store(tmp_path / "other", cache_dir, 0.1) / "store")
+
+    def digest(datamodule_kwargs: dict) -> str:
+        return _config_hash("ridge_tuned", cache, other, 0, 0, {}, datamodule_kwargs)
+
+    assert digest({"clip": 5.0, "resident_bytes": 0}) == digest({"clip": 5.0, "resident_bytes": 2**28})
+    assert digest({"clip": 5.0}) != digest({"clip": 4.0})

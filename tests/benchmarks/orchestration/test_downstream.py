@@ -33,7 +33,7 @@ def test_quality_scores_use_the_runs_params_epochs_accelerator_and_seeds(tmp_pat
     assert [call["seed"] for call in calls] == [3, 4]
     assert all(call["max_epochs"] == 40 and call["accelerator"] == "cpu" for call in calls)  # mlp: 80 epochs x 0.5
     assert all(call["hidden_dim"] == 8 for call in calls)
-    assert all(call["datamodule_kwargs"] == {"clip": 4.0} for call in calls)
+    assert all(call["datamodule_kwargs"] == {"clip": 4.0, "resident_bytes": 256 * 2**20} for call in calls)
     np.testing.assert_allclose(scores.quality, 3.5)  # the two seeds' predictions averaged
     assert scores.found.all() and "with each of 2 seeds" in scores.source
 
