@@ -145,6 +145,14 @@ class TestSeededDropout:
         assert set(masked.unique().tolist()) == {0.0, float(torch.tensor(1 / 0.75))}
         assert abs(float((masked == 0).double().mean()) - 0.25) < 0.05
 
+    def test_masks_are_the_uniform_draws_compared_with_p(self) -> None:
+        """Element i is kept, scaled by 1 / (1 - p), exactly when draw i of the module's generator is >= p."""
+        values = torch.randn(3, 50, 7, generator=torch.Generator().manual_seed(5))
+        dropout = SeededDropout(0.3)
+        draws = torch.rand(values.shape, generator=torch.Generator().manual_seed(dropout.seed))
+        expected = torch.where(draws >= 0.3, values * (1.0 / 0.7), torch.zeros(()))
+        torch.testing.assert_close(dropout(values), expected, rtol=0, atol=0)
+
     def test_identity_in_evaluation_and_at_zero(self) -> None:
         values = torch.randn(5, 4)
         assert SeededDropout(0.0)(values) is values
