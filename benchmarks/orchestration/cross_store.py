@@ -22,6 +22,7 @@ import numpy as np
 
 from benchmarks.orchestration.cross_validation import build_prober, fold_datamodule
 from datamodules.cache import PercepianoCache, align
+from datamodules.fold_datamodule import FoldDataModule
 from datamodules.store import EmbeddingStore
 from probes.external import external_loader
 
@@ -73,14 +74,14 @@ def cross_store_predictions(prober: str, cache: PercepianoCache, other: Embeddin
         present = np.array([cache.keys[row] in other for row in val_rows], dtype=bool)
         missing += [cache.keys[row] for row in val_rows[~present]]
         kept = val_rows[present]
-        digest = _config_hash(prober, cache, other, seed, fold, kwargs, datamodule_kwargs)[:16]
+        model = build_prober(prober, seed, **kwargs)
+        datamodule = fold_datamodule(model, cache, fold, seed, datamodule_kwargs)  # set up only: rows and scaling
+        digest = _config_hash(prober, cache, other, seed, fold, kwargs, datamodule)[:16]
         path = Path(out) / f"{prober}_seed{seed}_fold{fold}_{digest}.npz"
         if path.is_file():
             stored = np.load(path)
             parts.append((kept, stored["same"], stored["cross"], stored["cross_restandardized"], fold))
             continue
-        model = build_prober(prober, seed, **kwargs)
-        datamodule = fold_datamodule(model, cache, fold, seed, datamodule_kwargs)
         model.fit(datamodule, trainer_kwargs=trainer_kwargs)
         same, same_rows = model.predict(datamodule.loader(kept, shuffle=False))
         kept_in_other = np.array([other.row(cache.keys[row]) for row in kept], dtype=np.int64)
@@ -113,14 +114,13 @@ def _in_order(predictions: np.ndarray, served_rows: np.ndarray, wanted_rows: np.
 
 
 def _config_hash(prober: str, cache: PercepianoCache, other: EmbeddingStore, seed: int, fold: int, kwargs: dict,
-                 datamodule_kwargs: dict | None) -> str:
-    """What one fold's pair of predictions depends on: prober and settings, seed, fold rows, both stores."""
+                 datamodule: FoldDataModule) -> str:
+    """What one fold's pair of predictions depends on: prober and settings, seed, fold rows, both stores, and the
+    data module's standardisation (not how it holds the frames: the resident budget changes no batch)."""
     train, val = cache.folds[fold]
     payload = {"format": RESULT_FORMAT, "prober": prober, "params": build_prober(prober, seed, **kwargs).get_params(),
                "seed": seed, "fold": fold, "train": [cache.keys[row] for row in train],
                "val": [cache.keys[row] for row in val],
                "labels": hashlib.sha256(np.ascontiguousarray(cache.labels).tobytes()).hexdigest(),
-               "store": cache.store.identity(), "other": other.identity(),
-               "datamodule": {key: value for key, value in (datamodule_kwargs or {}).items()
-                              if key != "resident_bytes"}}  # the resident budget changes no batch
+               "store": cache.store.identity(), "other": other.identity(), "datamodule": datamodule.standardization()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

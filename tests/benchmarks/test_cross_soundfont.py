@@ -65,6 +65,7 @@ def test_noisier_frames_drop_and_missing_keys_are_counted(cache_dir: Path, tmp_p
 
 def test_the_fold_hash_ignores_the_resident_budget_and_not_the_clip(cache_dir: Path, tmp_path: Path) -> None:
     from benchmarks.orchestration.cross_store import _config_hash
+    from benchmarks.orchestration.cross_validation import build_prober, fold_datamodule
     from datamodules.cache import open_cache
     from datamodules.store import EmbeddingStore
 
@@ -72,7 +73,8 @@ def test_the_fold_hash_ignores_the_resident_budget_and_not_the_clip(cache_dir: P
     other = EmbeddingStore(other_store(tmp_path / "other", cache_dir, 0.1) / "store")
 
     def digest(datamodule_kwargs: dict) -> str:
-        return _config_hash("ridge_tuned", cache, other, 0, 0, {}, datamodule_kwargs)
+        datamodule = fold_datamodule(build_prober("ridge_tuned", 0), cache, 0, 0, datamodule_kwargs)
+        return _config_hash("ridge_tuned", cache, other, 0, 0, {}, datamodule)
 
     assert digest({"clip": 5.0, "resident_bytes": 0}) == digest({"clip": 5.0, "resident_bytes": 2**28})
     assert digest({"clip": 5.0}) != digest({"clip": 4.0})
