@@ -1,5 +1,5 @@
-"""Reading a memory-mapped embedding store (:mod:`datamodules.store_format`): frames of one or more layers, offsets,
-keys, pooled stats and descriptors, through a layer selection."""
+"""Reading an embedding store (:mod:`datamodules.store_format`): frames of one or more layers (read with ``pread``),
+offsets, keys, pooled stats, frame ranges and descriptors, through a layer selection."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ _BLOCK_VALUES = 1 << 24
 
 
 class EmbeddingStore:
-    """Read-only, lazily memory-mapped view of a store directory, through one layer selection.
+    """Read-only view of a store directory, through one layer selection; frames are read with ``pread``, never mapped.
 
     Parameters
     ----------
@@ -75,7 +75,6 @@ class EmbeddingStore:
         self.offsets: np.ndarray = np.load(self.store_dir / OFFSETS_FILE)
         self.lengths: np.ndarray = np.diff(self.offsets)
         self._row = {key: row for row, key in enumerate(self.keys)}
-        self._maps: dict[str, np.memmap] = {}
         self._stats: np.ndarray | None = None
         self._frame_ranges: np.ndarray | None = None
 
@@ -125,24 +124,22 @@ class EmbeddingStore:
 
     def _read_layer(self, name: str, row: int) -> np.ndarray:
         """Layer ``name`` of segment ``row``, ``(n_frames, dim_l)`` float16."""
+        return self._read_rows(name, row, row + 1)
+
+    def _read_rows(self, name: str, first: int, last: int) -> np.ndarray:
+        """Layer ``name`` of segments ``first`` to ``last - 1``, one after another, ``(n_frames, dim_l)`` float16,
+        read with ``pread`` into a private array."""
         layer = self._layers[name]
-        start, stop = int(self.offsets[row]), int(self.offsets[row + 1])
+        start, stop = int(self.offsets[first]), int(self.offsets[last])
         frames = np.empty((stop - start, layer.dim), dtype=np.float16)  # (n_frames, dim_l)
         path = self.store_dir / layer.frames_file
         with open(path, "rb", buffering=0) as handle:
             n_read = os.preadv(handle.fileno(), [frames], start * layer.dim * frames.itemsize)
         if n_read != frames.nbytes:
-            raise OSError(f"{path}: short read of segment {row} ({n_read} of {frames.nbytes} bytes); the store is "
+            rows = f"segment {first}" if last == first + 1 else f"segments {first}-{last - 1}"
+            raise OSError(f"{path}: short read of {rows} ({n_read} of {frames.nbytes} bytes); the store is "
                           "truncated, rebuild it")
         return frames
-
-    def _memmap(self, name: str) -> np.memmap:
-        """All frames of layer ``name`` as one read-only float16 map, ``(n_frames, dim_l)`` (opened on first use)."""
-        if name not in self._maps:
-            layer = self._layers[name]
-            shape = (int(self.offsets[-1]), layer.dim)
-            self._maps[name] = np.memmap(self.store_dir / layer.frames_file, np.float16, "r", shape=shape)
-        return self._maps[name]
 
     def stats(self) -> np.ndarray:
         """Stats-pooled features ``[mean, std]`` of the served frames, shape ``(n_segments, 2 * dim)``, float32.
@@ -167,7 +164,8 @@ class EmbeddingStore:
         """Stats ``(n, 2 * dim)`` and frame ranges ``(n, 2, dim)`` of the frame-wise mean of the selected layers."""
         stats = np.empty((self.n_segments, 2 * self.dim), dtype=np.float32)
         ranges = np.empty((self.n_segments, 2, self.dim), dtype=np.float32)
-        for first, last, starts, block in self._blocks(self.selection.layers):
+        for first, last, starts, layers in self._blocks(self.selection.layers):
+            block = np.mean([np.asarray(layer, np.float64) for layer in layers], axis=0)  # (n_block_frames, dim)
             sums = np.add.reduceat(block, starts, axis=0)
             squares = np.add.reduceat(block * block, starts, axis=0)
             lengths = self.lengths[first:last, None].astype(np.float64)
@@ -178,17 +176,17 @@ class EmbeddingStore:
             ranges[first:last, 1] = np.maximum.reduceat(block, starts, axis=0)
         return stats, ranges
 
-    def _blocks(self, names: Sequence[str]) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    def _blocks(self, names: Sequence[str]) -> Iterator[tuple[int, int, np.ndarray, list[np.ndarray]]]:
         """Blocks of whole segments (at least one): ``(first_row, end_row, segment starts in block, frames)``, the
-        frames the float64 frame-wise mean of ``names``, shape ``(n_block_frames, dim)``."""
+        frames one float16 array ``(n_block_frames, dim)`` per layer of ``names``, read with ``pread`` (no map:
+        resident memory stays one block whatever the size of the store)."""
         block_frames = max(1, _BLOCK_VALUES // self._layers[names[0]].dim)
         first = 0
         while first < self.n_segments:
             end = int(np.searchsorted(self.offsets, self.offsets[first] + block_frames, "right")) - 1
             last = min(max(end, first + 1), self.n_segments)
-            start, stop = int(self.offsets[first]), int(self.offsets[last])
-            block = np.mean([np.asarray(self._memmap(name)[start:stop], np.float64) for name in names], axis=0)
-            yield first, last, self.offsets[first:last] - start, block
+            yield first, last, self.offsets[first:last] - self.offsets[first], [
+                self._read_rows(name, first, last) for name in names]
             first = last
 
     def descriptors(self) -> np.ndarray | None:
@@ -200,8 +198,9 @@ class EmbeddingStore:
     def frame_ranges(self) -> np.ndarray:
         """Per-segment minimum and maximum of every served frame dimension, shape ``(n_segments, 2, dim)``, float32.
 
-        Computed once per store object in one pass over the frames, a bounded block of frames at a time (memory
-        does not grow with the number of frames), and kept.
+        One layer or ``weighted``: read from the store's ranges files where it has them; otherwise (stores written
+        before they were stored, and a mean of layers) computed once per store object in one pass over the frames,
+        a bounded block of frames at a time (memory does not grow with the number of frames), and kept.
         """
         if self._frame_ranges is None:
             if self.selection.kind == "mean":
@@ -212,8 +211,12 @@ class EmbeddingStore:
 
     def _layer_ranges(self, name: str) -> np.ndarray:
         """Per-segment minimum and maximum of layer ``name``, ``(n_segments, 2, dim_l)``, float32."""
-        ranges = np.empty((self.n_segments, 2, self._layers[name].dim), dtype=np.float32)
-        for first, last, starts, block in self._blocks((name,)):
-            ranges[first:last, 0] = np.minimum.reduceat(block, starts, axis=0)
-            ranges[first:last, 1] = np.maximum.reduceat(block, starts, axis=0)
+        layer = self._layers[name]
+        if layer.ranges_file is not None:
+            return np.load(self.store_dir / layer.ranges_file).astype(np.float32)
+        ranges = np.empty((self.n_segments, 2, layer.dim), dtype=np.float32)
+        for first, last, starts, (block,) in self._blocks((name,)):
+            block = block.astype(np.float32)  # exact: the extremes of float16 values
+            for row, start, stop in zip(range(first, last), starts, [*starts[1:], len(block)], strict=True):
+                ranges[row, 0], ranges[row, 1] = block[start:stop].min(axis=0), block[start:stop].max(axis=0)
         return ranges

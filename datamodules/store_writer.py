@@ -19,6 +19,7 @@ from datamodules.store_format import (
     FRAMES_FILE,
     MANIFEST_FILE,
     OFFSETS_FILE,
+    RANGES_FILE,
     STATS_FILE,
 )
 
@@ -77,6 +78,7 @@ class StoreWriter:
         self._key_set: set[str] = set()
         self._lengths: list[int] = []
         self._stats: list[list[np.ndarray]] = [[] for _ in self.layer_names]
+        self._ranges: list[list[np.ndarray]] = [[] for _ in self.layer_names]  # per layer, (2, dim_l) float16 each
         self._dims: list[int] | None = None
 
     def _layer_file(self, index: int, single_name: str) -> str:
@@ -139,9 +141,11 @@ class StoreWriter:
                 raise contract_error(origin, f"descriptors {values.tolist()}: expected {len(self.descriptor_names)} "
                                      f"finite values for {list(self.descriptor_names)}", key)
             self._descriptors.append(values)
-        for handle, stats, exact in zip(self._frames, self._stats, exact_layers, strict=True):
+        for handle, stats, ranges, exact in zip(self._frames, self._stats, self._ranges, exact_layers, strict=True):
             handle.write(exact.astype(np.float16).tobytes(order="C"))
             stats.append(np.concatenate([exact.mean(axis=0), exact.std(axis=0)]).astype(np.float32))
+            # rounding is monotonic, so the rounded extremes are the extremes of the stored float16 frames
+            ranges.append(np.stack([exact.min(axis=0), exact.max(axis=0)]).astype(np.float16))
         self._keys.append(key)
         self._key_set.add(key)
         self._lengths.append(n_frames)
@@ -176,11 +180,12 @@ class StoreWriter:
         offsets = np.concatenate([[0], np.cumsum(self._lengths)]).astype(np.int64)
         np.save(self._partial / OFFSETS_FILE, offsets)
         layers = []
-        for index, (name, stats) in enumerate(zip(self.layer_names, self._stats, strict=True)):
-            stats_file = self._layer_file(index, STATS_FILE)
+        for index, (name, stats, ranges) in enumerate(zip(self.layer_names, self._stats, self._ranges, strict=True)):
+            stats_file, ranges_file = self._layer_file(index, STATS_FILE), self._layer_file(index, RANGES_FILE)
             np.save(self._partial / stats_file, np.stack(stats))
+            np.save(self._partial / ranges_file, np.stack(ranges))
             layers.append({"name": name, "dim": self._dims[index], "frames_file": self._files[index],
-                           "stats_file": stats_file})
+                           "stats_file": stats_file, "ranges_file": ranges_file})
         if self.descriptor_names:
             np.save(self._partial / DESCRIPTORS_FILE, np.stack(self._descriptors))
         manifest = {

@@ -14,6 +14,7 @@ from datamodules.layers import parse_layers
 from datamodules.store import EmbeddingStore
 from datamodules.store_format import MANIFEST_FILE
 from datamodules.store_writer import StoreWriter
+from tests.datamodules.test_store import forget_ranges_files
 
 N_LAYERS, DIM = 4, 3
 
@@ -79,9 +80,13 @@ class TestMultiLayerStore:
             np.testing.assert_allclose(view.stats()[row], expected, rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(view.frame_ranges()[row], [mean.min(0), mean.max(0)], rtol=1e-6, atol=1e-6)
 
-    def test_weighted_serves_layers_side_by_side(self, tmp_path: Path, stacked: tuple) -> None:
+    @pytest.mark.parametrize("stored_ranges", [True, False], ids=["ranges files", "pass over frames"])
+    def test_weighted_serves_layers_side_by_side(self, tmp_path: Path, stacked: tuple, stored_ranges: bool) -> None:
         path, tensors = stacked
         view = convert_embeddings(path, tmp_path / "store").with_layers("weighted")
+        if not stored_ranges:
+            forget_ranges_files(tmp_path / "store")
+            view = view.with_layers("weighted")
         assert view.dim == N_LAYERS * DIM
         for row, tensor in enumerate(tensors.values()):
             side_by_side = np.concatenate([half(tensor[layer]) for layer in range(N_LAYERS)], axis=1)  # (T, L * D)

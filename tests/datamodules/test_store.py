@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from datamodules.embeddings import convert_embeddings
 from datamodules.store import EmbeddingStore
+from datamodules.store_format import MANIFEST_FILE
 from datamodules.store_writer import StoreWriter
 
 
@@ -42,13 +44,20 @@ class TestEmbeddingStore:
             np.testing.assert_allclose(stats[row], expected, rtol=1e-6, atol=1e-6)
 
     @pytest.mark.parametrize("block_frames", [1, 7, 1 << 18])
+    @pytest.mark.parametrize("stored", [True, False], ids=["ranges file", "pass over frames"])
     def test_frame_ranges_equal_per_segment_min_max(self, tmp_path: Path, source: tuple, monkeypatch,
-                                                    block_frames: int) -> None:
-        """Blocks of whole segments (a segment longer than a block is read whole) give the direct min and max."""
+                                                    block_frames: int, stored: bool) -> None:
+        """The stored ranges file, and the pass that stores written without one take (blocks of whole segments; a
+        segment longer than a block is read whole), give the direct min and max of the stored frames."""
         monkeypatch.setattr("datamodules.store._BLOCK_VALUES", block_frames * 6)  # D = 6
         path, tensors = source
-        ranges = convert_embeddings(path, tmp_path / "store").frame_ranges()
-        assert ranges.shape == (len(tensors), 2, 6)
+        store = convert_embeddings(path, tmp_path / "store")
+        assert (tmp_path / "store" / "ranges.f16.npy").is_file()
+        if not stored:
+            forget_ranges_files(tmp_path / "store")
+            store = EmbeddingStore(tmp_path / "store")
+        ranges = store.frame_ranges()
+        assert ranges.shape == (len(tensors), 2, 6) and ranges.dtype == np.float32
         for row, tensor in enumerate(tensors.values()):
             half = tensor.half().float().numpy()
             np.testing.assert_array_equal(ranges[row, 0], half.min(axis=0))
@@ -80,3 +89,12 @@ class TestEmbeddingStore:
     def test_not_a_store(self, tmp_path: Path) -> None:
         with pytest.raises(FileNotFoundError, match="not an embedding store"):
             EmbeddingStore(tmp_path)
+
+
+def forget_ranges_files(store_dir: Path) -> None:
+    """Make ``store_dir`` look written before ranges were stored: no ``ranges_file`` entries, no ranges files."""
+    manifest_path = store_dir / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    for layer in manifest["layers"]:
+        (store_dir / layer.pop("ranges_file")).unlink()
+    manifest_path.write_text(json.dumps(manifest))
