@@ -1,13 +1,17 @@
-"""The FLOP counts behind the benchmark's rates, against torch's own counter on one training step."""
+"""The FLOP counts behind the benchmark's rates, against torch's own counter on one training step; the process peak
+memory of the section timer."""
 
 from __future__ import annotations
 
+import sys
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.speed.measure import attention_training_flops, mlp_training_flops
+from benchmarks.speed.measure import SectionTimer, attention_training_flops, memory_mb, mlp_training_flops
 from benchmarks.speed.original.attention import AttentionPooling
 
 
@@ -35,3 +39,29 @@ def test_mlp_training_flops_equal_torch_count() -> None:
             nn.functional.mse_loss(model(features).squeeze(-1), targets[:, k]).backward()
 
     assert _counted(step) == mlp_training_flops(64, 48, hidden_dim=16)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status (Linux)")
+@pytest.mark.parametrize("where", ["between sections", "after the last section"])
+def test_process_peak_counts_memory_used_outside_sections(where: str) -> None:
+    """Each section resets the high-water mark, so a peak reached between or after sections (the suite's report, say)
+    must still reach the process peak."""
+    block_mb = 256
+
+    def touch_and_free() -> None:
+        block = np.ones(block_mb << 17)  # float64: block_mb MiB, every page written
+        assert block[-1] == 1.0
+
+    timer = SectionTimer()
+    before = memory_mb()["rss_mb"]
+    with timer.section("first"):
+        pass
+    if where == "between sections":
+        touch_and_free()
+        with timer.section("second"):
+            pass
+    else:
+        touch_and_free()
+    summary = timer.summary()
+    assert max(record["peak_rss_mb"] for record in summary["sections"].values()) < before + block_mb / 2
+    assert summary["peak_rss_mb"] >= before + 0.9 * block_mb
