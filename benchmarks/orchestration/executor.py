@@ -4,7 +4,7 @@ The trained probers' per-segment operations are too small to use several threads
 faster than one on this machine's two cores), and several threads that wait on each other collapse when another
 job shares the cores. So each unit runs with the few intra-op threads it can use, in as many worker processes as
 the CPUs allow; the closed-form probers (Ridge and its permutation nulls: large matrix products) stay in the main
-process with every thread.
+process with every thread, or with as many as are idle when other jobs share the machine (:func:`phase_threads`).
 
 A unit fits one fold and writes its fold file, exactly as
 :func:`~benchmarks.orchestration.cross_validation.cross_validate` would (the same per-fold configuration hash, seed
@@ -97,15 +97,54 @@ def thread_plan(workers: int | None = None, threads: int | None = None, n_cpus: 
     return ThreadPlan(n_cpus=n_cpus, workers=n_workers, unit_threads=unit_threads, main_threads=main_threads)
 
 
+def fitting_threads(main_threads: int, idle: float | None) -> int:
+    """Threads for the main process's next phase: ``main_threads``, or fewer when other jobs keep CPUs busy.
+
+    Parameters
+    ----------
+    main_threads : int
+        The plan's threads for the main process (:attr:`ThreadPlan.main_threads`).
+    idle : float or None
+        Idle CPUs just measured (:func:`~benchmarks.orchestration.cpu_load.idle_cpus`); None: unknown, keep
+        ``main_threads``.
+
+    Examples
+    --------
+    >>> fitting_threads(2, 1.9), fitting_threads(2, 0.05), fitting_threads(2, None)
+    (2, 1, 2)
+    """
+    if idle is None:
+        return main_threads
+    return max(1, min(main_threads, int(idle + 0.5)))
+
+
+def phase_threads(plan: ThreadPlan, phase: str, record: dict[str, dict]) -> int:
+    """Threads for the main process's ``phase``, fitted to the CPUs idle now; ``record[phase]`` keeps the choice
+    (``{"threads", "idle_cpus"}``, for the audit's provenance)."""
+    from benchmarks.console import detail
+    from benchmarks.orchestration.cpu_load import idle_cpus
+
+    idle = idle_cpus()
+    n_threads = fitting_threads(plan.main_threads, idle)
+    record[phase] = {"threads": n_threads, "idle_cpus": None if idle is None else round(idle, 2)}
+    if n_threads < plan.main_threads:
+        detail(f"{phase}: {idle:.1f} of {plan.n_cpus} CPUs idle (other jobs), main-process work on {n_threads} "
+               f"thread{'s' if n_threads != 1 else ''} instead of {plan.main_threads}")
+    return n_threads
+
+
 @contextmanager
-def torch_threads(n_threads: int):
-    """Within the block, torch uses ``n_threads`` intra-op threads (restored after)."""
+def compute_threads(n_threads: int):
+    """Within the block, torch's intra-op pool and the BLAS and OpenMP pools that numpy and scipy call
+    (``threadpoolctl``) use ``n_threads`` threads (restored after)."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     previous = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
-        yield
+        with threadpool_limits(limits=n_threads):
+            yield
     finally:
         torch.set_num_threads(previous)
 

@@ -15,7 +15,7 @@ from analyses.context import AuditContext
 from benchmarks.config import RunConfig
 from benchmarks.console import ProgressLine, say
 from benchmarks.orchestration.cross_validation import OutOfFoldPredictions, cross_validate
-from benchmarks.orchestration.executor import FitUnit, torch_threads
+from benchmarks.orchestration.executor import FitUnit, compute_threads, phase_threads
 from benchmarks.orchestration.probing import (
     failed_probers,
     fit_in_workers,
@@ -78,6 +78,7 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
                  if not (store.with_layers(spec).selection.spec == store.selection.spec and name in reused)
                  for seed, out in seed_runs(name, _layer_config(config, spec)) for fold in range(n_folds)]
         prefitted = fit_in_workers(context, config, units, plan, "layer sweep, trained probers")
+    main_threads = phase_threads(plan, "layer sweep", context.inputs.setdefault("main_threads", {}))
     for spec in selections:
         cache = dataclasses.replace(context.cache, store=store.with_layers(spec))
         line = ProgressLine(f"layer sweep {spec} ({cache.store.selection.describe()})",
@@ -93,7 +94,7 @@ def run_layer_sweep(context: AuditContext, config: RunConfig) -> None:
             if (name, spec) in prefitted:
                 fitted, resumed = prefitted[(name, spec)]
                 line.n_fitted, line.n_resumed = line.n_fitted + fitted, line.n_resumed + resumed
-            with torch_threads(plan.unit_threads if name in trained else plan.main_threads):
+            with compute_threads(plan.unit_threads if name in trained else main_threads):
                 runs = [cross_validate(name, cache, out, seed=seed, logger_root=_logger_root(config, spec),
                                        trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(),
                                        on_fold=None if (name, spec) in prefitted else line.on_fold,

@@ -23,7 +23,15 @@ from benchmarks.orchestration.cross_validation import (
     prober_overrides,
     seed_directories,
 )
-from benchmarks.orchestration.executor import CacheSource, FitUnit, ThreadPlan, run_units, thread_plan, torch_threads
+from benchmarks.orchestration.executor import (
+    CacheSource,
+    FitUnit,
+    ThreadPlan,
+    compute_threads,
+    phase_threads,
+    run_units,
+    thread_plan,
+)
 from benchmarks.orchestration.permutation_nulls import permutation_null
 from datamodules.cache import PercepianoCache
 from probes.descriptor_baseline import descriptor_baseline
@@ -69,6 +77,7 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
     plan = run_thread_plan(config)
     trained = [name for name in config.probes if is_trained(name)]
     prefitted = prefit_in_workers(context, config, trained, plan) if uses_workers(config, plan) else {}
+    main_threads = phase_threads(plan, "probing", context.inputs.setdefault("main_threads", {}))
     failed = failed_probers(context)
     for name in config.probes:
         if name in failed:
@@ -79,7 +88,7 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
         line = ProgressLine(name, len(seeds) * len(context.cache.folds))
         if name in prefitted:
             line.n_fitted, line.n_resumed = prefitted[name]
-        with torch_threads(plan.unit_threads if name in trained else plan.main_threads):
+        with compute_threads(plan.unit_threads if name in trained else main_threads):
             runs = [cross_validate(name, context.cache, out, seed=seed, logger_root=Path(out) / "tensorboard",
                                    trainer_kwargs=trainer_kwargs, datamodule_kwargs=config.datamodule_kwargs(),
                                    on_fold=None if name in prefitted else line.on_fold, **kwargs)
@@ -91,7 +100,7 @@ def run_probing(context: AuditContext, config: RunConfig) -> None:
         template = build_prober(name, config.seed, **kwargs)
         stacked = template.view == "stats" and hasattr(template, "fit_arrays")
         if stacked and config.n_permutations > 0:
-            with torch_threads(plan.main_threads):
+            with compute_threads(main_threads):
                 nulls[name] = _cached_null(name, context, config, kwargs, oof.config_hash)
         line.close((f" over {len(runs)} seeds" if len(runs) > 1 else "")
                    + (" (fitted in worker processes, read back)" if name in prefitted else "")

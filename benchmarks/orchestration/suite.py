@@ -15,9 +15,10 @@ from benchmarks.config import RunConfig
 from benchmarks.console import ProgressLine, detail, say
 from benchmarks.orchestration.audit_trainer import run_audit_callbacks
 from benchmarks.orchestration.downstream import run_downstream_fits
+from benchmarks.orchestration.executor import compute_threads, phase_threads
 from benchmarks.orchestration.layer_sweep import run_layer_sweep
 from benchmarks.orchestration.output_guard import claim_output_directory
-from benchmarks.orchestration.probing import check_prober_settings, describe_executor, run_probing
+from benchmarks.orchestration.probing import check_prober_settings, describe_executor, run_probing, run_thread_plan
 from benchmarks.orchestration.provenance import input_hashes, provenance
 from benchmarks.orchestration.sections import callbacks_for
 from benchmarks.report import write_report
@@ -95,12 +96,15 @@ def run_suite(config: RunConfig, force: bool = False, command: list[str] | None 
             tick = time.perf_counter()
             run_layer_sweep(context, config)
             timings["layer_sweep_fit"] = time.perf_counter() - tick
+    plan, main_threads = run_thread_plan(config), context.inputs.setdefault("main_threads", {})
     if "downstream" in config.sections:
         tick = time.perf_counter()
-        run_downstream_fits(context, config)
+        with compute_threads(phase_threads(plan, "downstream", main_threads)):
+            run_downstream_fits(context, config)
         timings["downstream_fit"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    _run_post_fit_analyses(context, config)
+    with compute_threads(phase_threads(plan, "post-fit analyses", main_threads)):
+        _run_post_fit_analyses(context, config)
     timings["post_fit_callbacks"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - started
     audit = _assemble(context, config, cache, timings, command)
@@ -251,6 +255,7 @@ def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, 
     run_block["config"] = config.to_dict()
     run_block["fingerprint"] = config.fingerprint()
     run_block["executor"] = describe_executor(config)
+    run_block["main_threads"] = context.inputs.get("main_threads", {})
     run_block["failed_trials"] = [failure.to_dict() for failure in context.inputs.get("failed_trials", [])]
     if context.inputs.get("executor_runs"):
         run_block["executor_runs"] = context.inputs["executor_runs"]

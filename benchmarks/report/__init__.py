@@ -62,7 +62,7 @@ def render_report(audit: dict, figures: list[str]) -> str:
                      f"{alignment.get('n_embedded_without_labels', 0)} embedded without labels, "
                      f"{alignment.get('n_labelled_in_no_fold', 0)} in no fold (held out, unused)")
     if run.get("executor"):
-        lines.append(f"- executor: {run['executor']}")
+        lines.append(f"- executor: {run['executor']}{main_threads_text(run.get('main_threads') or {})}")
     lines += failed_trial_lines(run.get("failed_trials") or [])
     lines.append("")
     for title, renderer in SECTIONS:
@@ -74,6 +74,21 @@ def render_report(audit: dict, figures: list[str]) -> str:
     if figures:
         lines += ["## Figures", ""] + [f"![{name}](figures/{name})" for name in figures] + [""]
     return "\n".join(lines)
+
+
+def main_threads_text(phases: dict[str, dict]) -> str:
+    """``; main-process threads by phase (idle CPUs before it): ...``; empty without any.
+
+    Examples
+    --------
+    >>> main_threads_text({"probing": {"threads": 2, "idle_cpus": 1.9}, "downstream": {"threads": 1, "idle_cpus": 0}})
+    '; main-process threads by phase (idle CPUs before it): probing 2 (1.9), downstream 1 (0)'
+    """
+    if not phases:
+        return ""
+    parts = [f"{phase} {chosen['threads']}" + ("" if chosen.get("idle_cpus") is None else f" ({chosen['idle_cpus']:g})")
+             for phase, chosen in phases.items()]
+    return f"; main-process threads by phase (idle CPUs before it): {', '.join(parts)}"
 
 
 def failed_trial_lines(failures: list[dict]) -> list[str]:
