@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.orchestration.fold_files import read_fold, write_fold, write_out_of_fold
+from benchmarks.orchestration.heap import release_freed_memory
 from datamodules.cache import PercepianoCache
 from datamodules.dimensions import N_DIMENSIONS
 from datamodules.fold_datamodule import FoldDataModule
@@ -207,6 +208,7 @@ def cross_validate(
         stored = None if path is None else read_fold(path, config_hash, datamodule.val_rows_)
         if stored is None:
             logger = None if logger_root is None else make_logger(logger_root, name, fold)
+            release_freed_memory()  # what earlier fits freed (their models are gone now), before this one allocates
             stored = _fit_fold(model, datamodule, logger, trainer_kwargs)
             if path is not None:
                 keys = [cache.keys[row] for row in stored[1]]
