@@ -151,7 +151,7 @@ def compute_threads(n_threads: int):
 
 @dataclass(frozen=True)
 class CacheSource:
-    """How a worker opens the run's cache (the store is memory-mapped: frames are never copied to workers).
+    """How a worker opens the run's cache (each worker reads frames from the store itself: none are copied to it).
 
     Attributes
     ----------
@@ -280,7 +280,7 @@ def _start_worker(source: CacheSource, n_threads: int, quiet: bool, parent: int)
 
 def prepare_worker(source: CacheSource, n_threads: int, quiet: bool) -> None:
     """Make this process a worker of ``source``: thread pools sized, Lightning as quiet as the run, class-path
-    probers registered, the cache opened once (memory-mapped)."""
+    probers registered, the cache opened once."""
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(n_threads)
     import torch

@@ -4,7 +4,7 @@ Each unit is one Ray task running :func:`~benchmarks.orchestration.executor.fit_
 process runs: it fits one fold and writes its fold file (and its TensorBoard run) under the run's output
 directory, so the probing step reads every fold back as after local workers, a resumed run skips finished units,
 and results equal the local executor's. What a task is sent is the unit and a :class:`CacheSource` (paths and
-settings, a few hundred bytes): each Ray worker process opens the memory-mapped store once and keeps it for the
+settings, a few hundred bytes): each Ray worker process opens the store once and keeps it for the
 tasks it runs after, so frames never travel through Ray. On a cluster the output directory and the cache must
 therefore be on storage every node mounts at the same path (and the project installed on every node).
 

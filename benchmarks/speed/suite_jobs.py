@@ -3,7 +3,7 @@
 ``run``: ``run_suite`` on a cache with probers ``ridge,attention,mlp`` and sections ``labels,probing,embedding``,
 timed section by section by wrapping (not changing) the suite's own functions: each prober's cross-validation, the
 Ridge permutation null, each section's audit callbacks, and, inside the attention prober, its training loops.
-``convert``: the one-time conversion of ``muq_embeddings.pt`` into the memory-mapped store.
+``convert``: the one-time conversion of ``muq_embeddings.pt`` into the store.
 ``memory``: peak memory of one attention fold (one epoch), to compare caches whose segments differ in length.
 ``attention``: the attention prober alone with another batch size (e.g. 1, the original's), for its R2 and time.
 Each writes a JSON result; ``python -m benchmarks.speed`` reads them.
