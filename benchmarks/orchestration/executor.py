@@ -46,12 +46,17 @@ class ThreadPlan:
         Intra-op threads of each unit, in a worker or in this process.
     main_threads : int
         Threads of this process for everything else (Ridge solves, permutation nulls, statistics).
+    fitted_to_load : bool
+        Whether each main-process phase takes fewer than ``main_threads`` when other jobs keep CPUs busy
+        (:func:`phase_threads`); False when ``OMP_NUM_THREADS`` pins them, so that reruns on differently loaded
+        machines agree bit for bit (across thread counts BLAS reductions agree to round-off only).
     """
 
     n_cpus: int
     workers: int
     unit_threads: int
     main_threads: int
+    fitted_to_load: bool = True
 
     def describe(self) -> str:
         return (f"{self.workers} worker process{'es' if self.workers != 1 else ''} x {self.unit_threads} thread"
@@ -94,7 +99,8 @@ def thread_plan(workers: int | None = None, threads: int | None = None, n_cpus: 
     unit_threads = int(threads) if threads is not None else int(environment) if environment else 1
     n_workers = int(workers) if workers is not None else max(n_cpus // unit_threads, 1)
     main_threads = min(int(environment), n_cpus) if environment else n_cpus
-    return ThreadPlan(n_cpus=n_cpus, workers=n_workers, unit_threads=unit_threads, main_threads=main_threads)
+    return ThreadPlan(n_cpus=n_cpus, workers=n_workers, unit_threads=unit_threads, main_threads=main_threads,
+                      fitted_to_load=environment is None)
 
 
 def fitting_threads(main_threads: int, idle: float | None) -> int:
@@ -119,12 +125,13 @@ def fitting_threads(main_threads: int, idle: float | None) -> int:
 
 
 def phase_threads(plan: ThreadPlan, phase: str, record: dict[str, dict]) -> int:
-    """Threads for the main process's ``phase``, fitted to the CPUs idle now; ``record[phase]`` keeps the choice
-    (``{"threads", "idle_cpus"}``, for the audit's provenance)."""
+    """Threads for the main process's ``phase``, fitted to the CPUs idle now (the plan's own where
+    :attr:`ThreadPlan.fitted_to_load` is False: nothing is sampled); ``record[phase]`` keeps the choice
+    (``{"threads", "idle_cpus"}``, idle None where not sampled, for the audit's provenance)."""
     from benchmarks.console import detail
     from benchmarks.orchestration.cpu_load import idle_cpus
 
-    idle = idle_cpus()
+    idle = idle_cpus() if plan.fitted_to_load else None
     n_threads = fitting_threads(plan.main_threads, idle)
     record[phase] = {"threads": n_threads, "idle_cpus": None if idle is None else round(idle, 2)}
     if n_threads < plan.main_threads:

@@ -18,7 +18,7 @@ from benchmarks.config import RunConfig
 from benchmarks.console import SUITE_LOGGER
 from benchmarks.orchestration import cpu_load
 from benchmarks.orchestration.cpu_load import cpu_times, idle_between
-from benchmarks.orchestration.executor import ThreadPlan, compute_threads, fitting_threads, phase_threads
+from benchmarks.orchestration.executor import ThreadPlan, compute_threads, fitting_threads, phase_threads, thread_plan
 from benchmarks.orchestration.suite import run_suite
 from benchmarks.report import render_report
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
@@ -85,6 +85,16 @@ class TestFittingThreads:
             assert phase_threads(plan, "downstream", record) == 1
         assert record == {"downstream": {"threads": 1, "idle_cpus": 0.12}}
         assert "downstream: 0.1 of 2 CPUs idle (other jobs), main-process work on 1 thread instead of 2" in caplog.text
+
+    def test_pinned_threads_are_kept_without_sampling(self, monkeypatch) -> None:
+        def busy_machine(sample_s: float = 0.1) -> float:
+            raise AssertionError("sampled the load although OMP_NUM_THREADS pins the main threads")
+
+        monkeypatch.setattr(cpu_load, "idle_cpus", busy_machine)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        record: dict = {}
+        assert phase_threads(thread_plan(n_cpus=2), "downstream", record) == 2
+        assert record == {"downstream": {"threads": 2, "idle_cpus": None}}
 
 
 def _blas_threads() -> list[int]:

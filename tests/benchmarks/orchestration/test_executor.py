@@ -27,9 +27,11 @@ class TestThreadPlan:
 
     def test_omp_num_threads_is_honoured(self, monkeypatch) -> None:
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
-        assert thread_plan(n_cpus=4) == ThreadPlan(n_cpus=4, workers=4, unit_threads=1, main_threads=1)
+        assert thread_plan(n_cpus=4) == ThreadPlan(n_cpus=4, workers=4, unit_threads=1, main_threads=1,
+                                                   fitted_to_load=False)
         monkeypatch.setenv("OMP_NUM_THREADS", "2")
-        assert thread_plan(n_cpus=2) == ThreadPlan(n_cpus=2, workers=1, unit_threads=2, main_threads=2)
+        assert thread_plan(n_cpus=2) == ThreadPlan(n_cpus=2, workers=1, unit_threads=2, main_threads=2,
+                                                   fitted_to_load=False)
 
     @pytest.mark.parametrize("kwargs, match", [({"workers": 0}, "workers must be >= 1"),
                                                ({"threads": 0}, "threads must be >= 1")])
