@@ -69,8 +69,7 @@ def pad_packed(frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tenso
 
 
 class StatsDataset(Dataset):
-    """Rows of stats-pooled features: items are ``(features (2D,), targets (19,), row)``; batches are gathered
-    whole (:meth:`__getitems__`), so serve it with :func:`stats_loader`."""
+    """Rows of stats-pooled features: items are ``(features (2D,), targets (19,), row)``."""
 
     def __init__(self, features: np.ndarray, targets: np.ndarray, rows: np.ndarray) -> None:
         self.features = torch.as_tensor(features, dtype=torch.float32)  # (n, 2D)
@@ -82,27 +81,6 @@ class StatsDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.features[index], self.targets[index], self.rows[index]
-
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A whole batch in one gather: ``(features (batch, 2D), targets (batch, 19), rows (batch,))``, the values
-        stacking :meth:`__getitem__`'s items would give (the DataLoader calls this for each batch of indices, then
-        :func:`collate_gathered`)."""
-        index = torch.as_tensor(indices, dtype=torch.int64)
-        return self.features[index], self.targets[index], self.rows[index]
-
-
-def collate_gathered(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-    """The collate of a batch that :meth:`StatsDataset.__getitems__` gathered already: the batch itself."""
-    return batch
-
-
-def stats_loader(dataset: StatsDataset, batch_size: int, sampler: Sampler[int] | None = None,
-                 generator: torch.Generator | None = None, num_workers: int = 0) -> DataLoader:
-    """A DataLoader of ``dataset`` in batches of ``batch_size`` rows, in ``sampler``'s order (default: in turn), each
-    batch one gather: ``(features (batch, 2D), targets (batch, 19), rows (batch,))``, the values of the item-by-item
-    fetch with the default collate, at a twentieth of the calls."""
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, generator=generator,
-                      collate_fn=collate_gathered, num_workers=num_workers)
 
 
 class FramesDataset(Dataset):

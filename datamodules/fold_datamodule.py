@@ -16,7 +16,6 @@ from datamodules.batching import (
     PrefetchingDataLoader,
     StatsDataset,
     collate_packed,
-    stats_loader,
 )
 from datamodules.cache import PercepianoCache
 from datamodules.clip import DEFAULT_CLIP
@@ -261,7 +260,8 @@ class FoldDataModule(L.LightningDataModule):
         if self.view == "stats":
             generator = torch.Generator().manual_seed(self.seed)
             sampler = EpochOrderSampler(len(dataset), generator) if shuffle else None
-            return stats_loader(dataset, self.batch_size, sampler, generator, num_workers=self.num_workers)
+            return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, generator=generator,
+                              num_workers=self.num_workers)
         sampler = LengthBucketBatchSampler(dataset.lengths(), self.batch_size, self.seed, shuffle=shuffle)
         return PrefetchingDataLoader(dataset, batch_sampler=sampler, collate_fn=collate_packed,
                                      num_workers=self.num_workers)

@@ -8,9 +8,10 @@ external segments exactly as it predicts the fold's own validation rows. Targets
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
-from datamodules.batching import LengthBucketBatchSampler, StatsDataset, collate_packed, stats_loader
+from datamodules.batching import LengthBucketBatchSampler, StatsDataset, collate_packed
 from datamodules.dimensions import N_DIMENSIONS
 from datamodules.fold_datamodule import FoldDataModule
 from datamodules.store import EmbeddingStore
@@ -58,7 +59,7 @@ def external_loader(
     if datamodule.view == "stats":
         features = datamodule.transform(np.asarray(store.stats())[rows])  # (n, 2D)
         dataset = StatsDataset(features, targets, rows)
-        return stats_loader(dataset, batch_size)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, generator=torch.Generator().manual_seed(0))
     dataset = datamodule.frames_dataset(store, rows, targets, rows)
     sampler = LengthBucketBatchSampler(dataset.lengths(), batch_size, seed=0, shuffle=False)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_packed)

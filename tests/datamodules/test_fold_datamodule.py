@@ -225,31 +225,6 @@ class TestFoldDataModule:
             module.resident_bytes = budget
             assert module.dataset(module.fit_rows_).is_resident is resident
 
-    @pytest.mark.parametrize("shuffle", [True, False])
-    def test_gathered_stats_batches_equal_stacked_items(self, cache: PercepianoCache, shuffle: bool) -> None:
-        """Each batch is one gather (``StatsDataset.__getitems__``): the values, dtypes and order of the item-by-item
-        fetch with the default collate over the same sampler."""
-        module = FoldDataModule(cache, fold=1, view="stats", batch_size=7, seed=5)
-        module.setup()
-        loader = module.loader(module.fit_rows_, shuffle=shuffle)
-        dataset = loader.dataset
-
-        class ItemByItem(torch.utils.data.Dataset):
-            def __len__(self) -> int:
-                return len(dataset)
-
-            def __getitem__(self, index: int):
-                return dataset[index]
-
-        generator = torch.Generator().manual_seed(5)
-        sampler = EpochOrderSampler(len(dataset), generator) if shuffle else None
-        reference = DataLoader(ItemByItem(), batch_size=7, sampler=sampler, generator=generator)
-        gathered, stacked = list(loader), list(reference)
-        assert len(gathered) == len(stacked) == -(-len(module.fit_rows_) // 7)
-        for batch, expected in zip(gathered, stacked, strict=True):
-            for tensor, expected_tensor in zip(batch, expected, strict=True):
-                assert tensor.dtype == expected_tensor.dtype and torch.equal(tensor, expected_tensor)
-
     @pytest.mark.parametrize("view", ["stats", "frames"])
     def test_deterministic_given_seed(self, cache: PercepianoCache, view: str) -> None:
         def rows_of(seed: int) -> list[list[int]]:
