@@ -23,18 +23,17 @@ class RegressionModule(L.LightningModule):
 
     Subclasses call ``save_hyperparameters()`` first, build their layers, call :meth:`_build_metrics`, and
     implement ``forward(inputs)`` (inputs as given by :func:`probes.base.unpack_batch`) and :meth:`loss`.
-    Logged per epoch: ``{stage}/loss`` and ``{stage}/mse``, ``{stage}/r2`` (mean over outputs). In both stages the
+    Logged per epoch: ``{stage}/loss`` and ``{stage}/mse``, ``{stage}/r2`` (mean over outputs). In training the
     metrics accumulate in torchmetrics' states each step and are logged at the epoch's end: ``self.log`` on every
-    training step cost a fifth of a 19-MLP fold's time (BENCHMARKS.md, "Frames-first multi-head pooling and the
-    candidate bank"), and on every validation step (with the metric objects, which Lightning moves and syncs per
-    call) another fifth; the values are the same batch-size weighted epoch means.
+    step cost a fifth of a 19-MLP fold's time (BENCHMARKS.md, "Frames-first multi-head pooling and the candidate
+    bank"); the values are the same batch-size weighted epoch means.
     """
 
     def _build_metrics(self) -> None:
         metrics = MetricCollection({"mse": MeanSquaredError(), "r2": R2Score(multioutput="uniform_average")})
         for stage in STAGES:
             setattr(self, f"{stage}_metrics", metrics.clone(prefix=f"{stage}/"))
-        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
+        self.train_loss = MeanMetric()
 
     def forward_inputs(self, inputs: Any) -> torch.Tensor:
         """``forward`` on the inputs of :func:`~probes.base.unpack_batch` (a tensor, or ``(frames, lengths)``)."""
@@ -53,29 +52,22 @@ class RegressionModule(L.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
+        if self.train_loss.update_count == 0:
+            return
+        self.log("train/loss", self.train_loss.compute())
+        self.log_dict(self.train_metrics.compute())
+        self.train_loss.reset()
+        self.train_metrics.reset()
 
     def validation_step(self, batch: Any, batch_index: int) -> torch.Tensor:
         inputs, targets, _ = unpack_batch(batch)
         predictions = self.forward_inputs(inputs)  # (batch, n_outputs)
         loss = self.loss(predictions, targets)
-        self.val_loss.update(loss.detach(), weight=targets.shape[0])
+        batch_size = targets.shape[0]
+        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=batch_size)
         self.val_metrics.update(preds=predictions.detach().contiguous(), target=targets)
+        self.log_dict(self.val_metrics, on_step=False, on_epoch=True, batch_size=batch_size)
         return loss
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def _log_epoch(self, stage: str) -> None:
-        """Log ``{stage}/loss`` and the stage's metrics accumulated over the epoch, then reset them (nothing when the
-        epoch had no step of the stage)."""
-        loss, metrics = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_metrics")
-        if loss.update_count == 0:
-            return
-        self.log(f"{stage}/loss", loss.compute())
-        self.log_dict(metrics.compute())
-        loss.reset()
-        metrics.reset()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Adam with ``weight_decay`` as its L2 term; the fused kernel (one pass per parameter) where it exists.
