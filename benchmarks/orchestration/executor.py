@@ -19,6 +19,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -230,12 +231,41 @@ class FitUnit:
     layers: str | None = None
 
 
+@dataclass(frozen=True)
+class UnitResult:
+    """What fitting one unit took, measured in the process that fitted it.
+
+    Attributes
+    ----------
+    resumed : bool
+        Its fold file was already current (nothing was fitted).
+    wall_s : float
+        Wall-clock seconds of the unit: building the prober and its data module, the fit, the validation
+        predictions and the fold file.
+    cpu_s : float
+        CPU seconds of the fitting process over the same span, every thread (a worker fits one unit at a time).
+    threads : int
+        The process's torch intra-op threads.
+    """
+
+    resumed: bool
+    wall_s: float
+    cpu_s: float
+    threads: int
+
+    def to_dict(self, unit: FitUnit) -> dict[str, Any]:
+        """``audit.json``'s record of the unit (``run.unit_times``)."""
+        return {"prober": unit.prober, "seed": unit.seed, "fold": unit.fold, "layers": unit.layers,
+                "resumed": self.resumed, "wall_s": self.wall_s, "cpu_s": self.cpu_s, "threads": self.threads}
+
+
 def run_units(units: Sequence[FitUnit], source: CacheSource, plan: ThreadPlan,
-              on_done: Callable[[FitUnit, bool], None] | None = None) -> None:
+              on_done: Callable[[FitUnit, UnitResult], None] | None = None) -> None:
     """Fit ``units`` in ``plan.workers`` worker processes (spawned), ``plan.unit_threads`` threads each.
 
-    ``on_done(unit, resumed)`` is called in this process as each unit finishes (``resumed``: its fold file was
-    already current). The first failing unit stops the pool and is raised with the unit named.
+    ``on_done(unit, result)`` is called in this process as each unit finishes (:class:`UnitResult`: whether its
+    fold file was already current, and its times). The first failing unit stops the pool and is raised with the
+    unit named.
 
     Raises
     ------
@@ -313,16 +343,20 @@ def is_prepared(source: CacheSource) -> bool:
     return _worker.get("source") == source
 
 
-def fit_unit(unit: FitUnit) -> bool:
-    """Fit (or resume) one unit in a prepared worker; True if its fold file was already current."""
+def fit_unit(unit: FitUnit) -> UnitResult:
+    """Fit (or resume) one unit in a prepared worker; its :class:`UnitResult`."""
     import dataclasses
+
+    import torch
 
     from benchmarks.orchestration.cross_validation import cross_validate
 
+    wall, cpu = time.perf_counter(), time.process_time()
     cache = _worker["cache"]
     if unit.layers is not None:
         cache = dataclasses.replace(cache, store=cache.store.with_layers(unit.layers))
     result = cross_validate(unit.prober, cache, unit.out_dir, seed=unit.seed, folds=[unit.fold],
                             logger_root=unit.logger_root, trainer_kwargs={"enable_progress_bar": False},
                             datamodule_kwargs=unit.datamodule_kwargs, **unit.kwargs)
-    return bool(result.resumed_folds)
+    return UnitResult(resumed=bool(result.resumed_folds), wall_s=time.perf_counter() - wall,
+                      cpu_s=time.process_time() - cpu, threads=torch.get_num_threads())

@@ -27,6 +27,7 @@ from benchmarks.orchestration.executor import (
     CacheSource,
     FitUnit,
     ThreadPlan,
+    UnitResult,
     compute_threads,
     phase_threads,
     run_units,
@@ -176,7 +177,8 @@ def fit_in_workers(context: AuditContext, config: RunConfig, units: list[FitUnit
 
     Local worker processes raise on the first failing unit. Ray retries a failing unit once, then records it in
     ``context.inputs["failed_trials"]`` (:class:`~benchmarks.orchestration.executor.UnitFailure`) and goes on; its
-    start-up time and cluster go to ``context.inputs["executor_runs"]``.
+    start-up time and cluster go to ``context.inputs["executor_runs"]``. Each finished unit's times
+    (:class:`~benchmarks.orchestration.executor.UnitResult`) go to ``context.inputs["unit_times"]``.
     """
     source = CacheSource(cache_dir=Path(context.inputs["cache_dir"]), folds_file=config.folds_file,
                          store_dir=context.cache.store.store_dir, layers=config.layers,
@@ -184,9 +186,12 @@ def fit_in_workers(context: AuditContext, config: RunConfig, units: list[FitUnit
     counts: dict[tuple[str, str | None], list[int]] = {(unit.prober, unit.layers): [0, 0] for unit in units}
     line = ProgressLine(f"{label} ({describe_executor(config)})", len(units))
 
-    def done(unit: FitUnit, resumed: bool) -> None:
-        counts[(unit.prober, unit.layers)][int(resumed)] += 1
-        line.advance(resumed)
+    unit_times = context.inputs.setdefault("unit_times", [])
+
+    def done(unit: FitUnit, result: UnitResult) -> None:
+        counts[(unit.prober, unit.layers)][int(result.resumed)] += 1
+        unit_times.append(result.to_dict(unit))
+        line.advance(result.resumed)
 
     if config.executor == "ray":
         from benchmarks.orchestration.ray_executor import run_units_on_ray

@@ -28,6 +28,7 @@ from benchmarks.orchestration.executor import (
     FitUnit,
     ThreadPlan,
     UnitFailure,
+    UnitResult,
     fit_unit,
     is_prepared,
     prepare_worker,
@@ -58,7 +59,7 @@ class RayRun:
 
 
 def run_units_on_ray(units: Sequence[FitUnit], source: CacheSource, plan: ThreadPlan, address: str | None = None,
-                     on_done: Callable[[FitUnit, bool], None] | None = None) -> RayRun:
+                     on_done: Callable[[FitUnit, UnitResult], None] | None = None) -> RayRun:
     """Run ``units`` as Ray tasks of ``plan.unit_threads`` CPUs each.
 
     Parameters
@@ -71,7 +72,7 @@ def run_units_on_ray(units: Sequence[FitUnit], source: CacheSource, plan: Thread
         A running cluster to join (``ray.init(address=...)``, e.g. ``"auto"`` or ``"ray://head:10001"``); None
         starts a local Ray for this run and stops it afterwards. An already initialised Ray is used as it is.
     on_done : callable, optional
-        ``on_done(unit, resumed)`` in this process as each unit succeeds.
+        ``on_done(unit, result)`` in this process as each unit succeeds (its :class:`UnitResult`).
     """
     import ray
 
@@ -100,12 +101,12 @@ def run_units_on_ray(units: Sequence[FitUnit], source: CacheSource, plan: Thread
             for reference in done:
                 unit = pending.pop(reference)
                 try:
-                    resumed = ray.get(reference)
+                    result = ray.get(reference)
                 except Exception as error:  # a task error or a lost worker, after its retry
                     failures.append(UnitFailure(unit, _describe(error), ATTEMPTS))
                     continue
                 if on_done is not None:
-                    on_done(unit, resumed)
+                    on_done(unit, result)
         return RayRun(failures=failures, startup_s=startup_s, cluster=cluster)
     finally:
         if owned:
@@ -117,7 +118,7 @@ def _wants_gpu(unit: FitUnit, n_cluster_gpus: float) -> bool:
     return accelerator in _GPU_ACCELERATORS or (accelerator == "auto" and n_cluster_gpus > 0)
 
 
-def _fit_in_ray_worker(unit: FitUnit, source: CacheSource, n_threads: int, quiet: bool) -> bool:
+def _fit_in_ray_worker(unit: FitUnit, source: CacheSource, n_threads: int, quiet: bool) -> UnitResult:
     """A Ray task: prepare this worker for ``source`` once, then fit (or resume) ``unit``."""
     if not is_prepared(source):
         prepare_worker(source, n_threads, quiet)

@@ -259,6 +259,8 @@ def _assemble(context: AuditContext, config: RunConfig, cache: PercepianoCache, 
     run_block["failed_trials"] = [failure.to_dict() for failure in context.inputs.get("failed_trials", [])]
     if context.inputs.get("executor_runs"):
         run_block["executor_runs"] = context.inputs["executor_runs"]
+    if context.inputs.get("unit_times"):
+        run_block["unit_times"] = context.inputs["unit_times"]
     if cache.store is not None:
         run_block["embeddings"] = {"store": str(cache.store.store_dir), "source": cache.store.manifest.get("source"),
                                    "dim": cache.store.dim, "n_frames": int(cache.store.offsets[-1]),

@@ -63,6 +63,7 @@ def render_report(audit: dict, figures: list[str]) -> str:
                      f"{alignment.get('n_labelled_in_no_fold', 0)} in no fold (held out, unused)")
     if run.get("executor"):
         lines.append(f"- executor: {run['executor']}{main_threads_text(run.get('main_threads') or {})}")
+    lines += unit_time_lines(run.get("unit_times") or [])
     lines += failed_trial_lines(run.get("failed_trials") or [])
     lines.append("")
     for title, renderer in SECTIONS:
@@ -89,6 +90,31 @@ def main_threads_text(phases: dict[str, dict]) -> str:
     parts = [f"{phase} {chosen['threads']}" + ("" if chosen.get("idle_cpus") is None else f" ({chosen['idle_cpus']:g})")
              for phase, chosen in phases.items()]
     return f"; main-process threads by phase (idle CPUs before it): {', '.join(parts)}"
+
+
+def unit_time_lines(units: list[dict]) -> list[str]:
+    """One line of what the executor's fold units cost, by prober (and layer selection); none without units.
+
+    Examples
+    --------
+    >>> unit_time_lines([{"prober": "mlp", "layers": None, "resumed": False, "wall_s": 4.0, "cpu_s": 3.5},
+    ...                  {"prober": "mlp", "layers": None, "resumed": False, "wall_s": 6.0, "cpu_s": 5.5},
+    ...                  {"prober": "mlp", "layers": "2", "resumed": True, "wall_s": 0.5, "cpu_s": 0.5}])[0][-65:]
+    'mlp 2 fitted, 10.0 / 9.0 s; mlp (layers 2) 1 resumed, 0.5 / 0.5 s'
+    """
+    if not units:
+        return []
+    groups: dict[tuple[str, str | None], list[dict]] = {}
+    for unit in units:
+        groups.setdefault((unit["prober"], unit.get("layers")), []).append(unit)
+    parts = []
+    for (prober, layers), members in groups.items():
+        fitted = sum(not unit["resumed"] for unit in members)
+        counts = ", ".join(f"{count} {kind}" for count, kind in ((fitted, "fitted"), (len(members) - fitted, "resumed"))
+                           if count)
+        parts.append(f"{prober}{f' (layers {layers})' if layers else ''} {counts}, "
+                     f"{sum(unit['wall_s'] for unit in members):.1f} / {sum(unit['cpu_s'] for unit in members):.1f} s")
+    return [f"- fold units (wall / CPU seconds summed over units, as their workers measured them): {'; '.join(parts)}"]
 
 
 def failed_trial_lines(failures: list[dict]) -> list[str]:

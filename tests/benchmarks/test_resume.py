@@ -50,10 +50,10 @@ def small_cache(tmp_path: Path) -> Path:
 def comparable(audit: dict, out: Path) -> dict:
     """``audit`` without what legitimately differs between two runs of one configuration.
 
-    Dropped: ``run.timings_s``, ``run.command``, ``run.git_revision`` and ``run.main_threads`` (wall-clock, the argv
-    naming ``--out``, the checkout, which turns "-dirty" when a file is edited between the two runs, and the idle
-    CPUs each main-process phase found) and the :data:`BOOKKEEPING_KEYS` anywhere; the output directory inside any
-    string becomes ``<out>``.
+    Dropped: ``run.timings_s``, ``run.command``, ``run.git_revision``, ``run.main_threads`` and ``run.unit_times``
+    (wall-clock, the argv naming ``--out``, the checkout, which turns "-dirty" when a file is edited between the two
+    runs, the idle CPUs each main-process phase found, and what each fold unit cost, or that it was resumed) and
+    the :data:`BOOKKEEPING_KEYS` anywhere; the output directory inside any string becomes ``<out>``.
     """
 
     def strip(value: object) -> object:
@@ -65,7 +65,7 @@ def comparable(audit: dict, out: Path) -> dict:
             return value.replace(str(out), "<out>")
         return value
 
-    dropped = ("timings_s", "command", "git_revision", "main_threads")
+    dropped = ("timings_s", "command", "git_revision", "main_threads", "unit_times")
     run = {key: value for key, value in audit["run"].items() if key not in dropped}
     return strip({**audit, "run": run})
 

@@ -12,6 +12,7 @@ from benchmarks.orchestration import cpu_load
 from benchmarks.orchestration.executor import ThreadPlan, thread_plan
 from benchmarks.orchestration.fold_files import load_out_of_fold
 from benchmarks.orchestration.suite import run_suite
+from benchmarks.report import render_report
 from datamodules.synthetic import SyntheticSpec, generate_synthetic_cache
 from probes import registry
 
@@ -73,6 +74,14 @@ class TestWorkers:
         assert sequential["probing_comparison"]["probers"] == parallel["probing_comparison"]["probers"]
         assert "2 worker processes x 1 thread" in parallel["run"]["executor"]
         assert "1 worker process x 1 thread" in sequential["run"]["executor"]
+        units = parallel["run"]["unit_times"]  # the trained probers' units, each timed in its worker
+        assert sorted((unit["prober"], unit["seed"], unit["fold"]) for unit in units) == sorted(
+            (name, seed, fold) for name in ("mlp", "attention") for seed in (0, 1) for fold in range(4))
+        assert all(unit["wall_s"] > 0 and unit["cpu_s"] > 0 and unit["threads"] == 1 and not unit["resumed"]
+                   for unit in units)
+        assert "unit_times" not in sequential["run"]  # fitted in the main process: its folds are not units
+        line = next(line for line in render_report(parallel, []).splitlines() if line.startswith("- fold units"))
+        assert "mlp 8 fitted" in line and "attention 8 fitted" in line
 
     def test_a_failing_unit_is_named_and_the_finished_ones_kept(self, small_cache, tmp_path, monkeypatch) -> None:
         monkeypatch.setattr(registry, "_REGISTERED", {})

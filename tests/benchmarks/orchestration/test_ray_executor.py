@@ -125,6 +125,8 @@ class TestOnALocalRay:
         audit = run_suite(_config(small_cache, out, executor="ray", prober_seeds=1, probes=TRAINED))
         assert lost.exists() and {path: path.stat().st_mtime_ns for path in before} == before
         assert audit["run"]["failed_trials"] == []
+        fitted = [(unit["prober"], unit["fold"]) for unit in audit["run"]["unit_times"] if not unit["resumed"]]
+        assert fitted == [("attention", 2)] and len(audit["run"]["unit_times"]) == 2 * 4
 
 
 def test_ray_is_not_imported_without_executor_ray() -> None:
