@@ -316,17 +316,20 @@ def _start_worker(source: CacheSource, n_threads: int, quiet: bool, parent: int)
 
 
 def prepare_worker(source: CacheSource, n_threads: int, quiet: bool) -> None:
-    """Make this process a worker of ``source``: thread pools sized, Lightning as quiet as the run, class-path
-    probers registered, the cache opened once."""
+    """Make this process a worker of ``source``: thread pools sized, large freed blocks kept for reuse
+    (:func:`~benchmarks.orchestration.heap.keep_freed_blocks`), Lightning as quiet as the run, class-path probers
+    registered, the cache opened once."""
     for name in _THREAD_VARIABLES:
         os.environ[name] = str(n_threads)
     import torch
 
     from benchmarks.console import silence_lightning
+    from benchmarks.orchestration.heap import keep_freed_blocks
     from datamodules.cache import open_cache
     from probes.registry import register_prober
 
     torch.set_num_threads(n_threads)
+    keep_freed_blocks()
     if not _worker:  # torch takes the inter-op size once per process (a Ray worker may serve several runs)
         torch.set_num_interop_threads(1)
     if quiet:

@@ -102,6 +102,7 @@ def _attention_text(results: dict, comparison: dict) -> str:
         f"{_float32_share(attention)}); per CPU second of the process (both threads: "
         f"training and data prefetch; less disturbed by other jobs) "
         f"{attention['suite_flops'] / attention['suite_training_cpu_s'] / 1e9:.1f} GFLOP/s.",
+        *_executor_attention_lines(results, attention),
         f"- Original, whole attention section (batch size 1): {attention['original_flops'] / 1e12:.3f} TFLOP in "
         f"{attention['original_s']:.1f} s = {attention['original_gflops']:.1f} GFLOP/s, "
         f"{attention['original_fraction']:.0%} of peak.",
@@ -136,6 +137,24 @@ def _attention_text(results: dict, comparison: dict) -> str:
     return "\n".join(lines)
 
 
+def _executor_attention_lines(results: dict, attention: dict) -> list[str]:
+    """The default executor's attention rate (one line), or none where its units were not timed."""
+    if "executor_fraction" not in attention:
+        return []
+    thread_peaks = ", ".join(f"{peak['gflops']:.1f}" for peak in results.get("thread_peaks", []))
+    threads = "/".join(map(str, attention["executor_unit_threads"]))
+    return [
+        f"- Suite, default executor (the trained probers' units in worker processes of {threads} thread(s), two at "
+        f"a time on the two cores, beside the MLP units): the same FLOPs in {attention['executor_units']} attention "
+        f"units of {attention['executor_thread_s']:.1f} thread-seconds in all (each unit's wall time times its "
+        f"threads, measured in its worker: data module, fit, validation predictions, fold file; `run.unit_times`) = "
+        f"{attention['executor_gflops_per_thread']:.1f} GFLOP/s per thread, **{attention['executor_fraction']:.0%} "
+        f"of a thread's {attention['product_dtype']} peak** ({attention['thread_peak_gflops']:.1f} GFLOP/s: the "
+        f"larger of the one-thread peak, {thread_peaks or 'not measured'} GFLOP/s before and after the run, and "
+        f"the all-thread peak over {results['threads']} threads). This is the headline rate: it is how the suite "
+        f"runs by default."]
+
+
 def _notes_text(results: dict, comparison: dict) -> str:
     """One paragraph per missed target, from the measurements above."""
     attention, memory = comparison["attention"], comparison["memory"]
@@ -162,7 +181,7 @@ def _notes_text(results: dict, comparison: dict) -> str:
             f"{memory['data_ratio']:.2f}{flat}. torch and scikit-learn alone, which the original imports too, "
             f"take {memory['original_imports_mb']:.0f} MiB: a quarter of the original's peak is below what either "
             f"implementation needs before it reads any data.")
-    if "kernel_fraction" in attention and attention["fraction"] < 0.6:
+    if "kernel_fraction" in attention and comparison["attention_peak_fraction"] < 0.6:
         notes.append(
             f"- **Attention rate.** The step is one fused product over the packed batch's frames forward and one "
             f"for the weight gradients (`probes/fused_attention.py`); those two products alone reach "

@@ -104,13 +104,22 @@ def set_threads(n_threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def matmul_peak_gflops(dtype: str = "float32", size: int = 2048, repeats: int = 5, budget_s: float = 20.0) -> dict:
+def matmul_peak_gflops(dtype: str = "float32", size: int = 2048, repeats: int = 5, budget_s: float = 20.0,
+                       threads: int | None = None) -> dict:
     """Best ``torch.mm`` rate of two ``(size, size)`` matrices: ``2 size^3 / t`` GFLOP/s, best of ``repeats``.
 
     Stops early once ``budget_s`` is spent (emulated bfloat16 can be hundreds of times slower than float32).
+    ``threads`` measures with that many intra-op threads (then restores the process's); default: as set.
     """
     import torch
 
+    if threads is not None:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return matmul_peak_gflops(dtype, size, repeats, budget_s)
+        finally:
+            torch.set_num_threads(before)
     torch_dtype = getattr(torch, dtype)
     generator = torch.Generator().manual_seed(0)
     left = torch.randn(size, size, generator=generator).to(torch_dtype)

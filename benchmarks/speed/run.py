@@ -128,6 +128,7 @@ def run_plan(plan: SpeedPlan) -> dict:
     started = datetime.datetime.now(datetime.UTC)
     load_before = load_average()
     peaks = [matmul_peak_gflops("float32")]
+    thread_peaks = [matmul_peak_gflops("float32", threads=1)]  # what one worker's thread can reach
     cache = _cache(plan.work_dir / f"cache_{_scale_name(plan)}", plan.spec, plan.seed)
     results: dict = {"plan": plan, "cache": str(cache), "threads": threads}
     results["convert"] = _child(plan, "convert", [suite_jobs.__name__, "convert", "--cache", cache])
@@ -166,7 +167,9 @@ def run_plan(plan: SpeedPlan) -> dict:
             "--attention-epochs", plan.epochs["attention"], "--seed", plan.seed + 1],
             {"predictions_file": str(seed_noise)})
     peaks.append(matmul_peak_gflops("float32"))
-    run = {"peaks": peaks, "machine": machine_description(threads, load_before, load_average()),
+    thread_peaks.append(matmul_peak_gflops("float32", threads=1))
+    run = {"peaks": peaks, "thread_peaks": thread_peaks,
+           "machine": machine_description(threads, load_before, load_average()),
            "date": started.strftime("%Y-%m-%d %H:%M UTC"), "command": " ".join(plan.command)}
     (plan.work_dir / "results" / "run.json").write_text(json.dumps({**run, "cache": str(cache)}, indent=2))
     return {**results, **run}

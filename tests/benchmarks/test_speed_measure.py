@@ -1,8 +1,9 @@
 """The FLOP counts behind the benchmark's rates, against torch's own counter on one training step; the process peak
-memory of the section timer."""
+memory of the section timer; the matrix-multiply peak at given threads and the default executor's attention rate."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -11,8 +12,15 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmarks.speed.measure import SectionTimer, attention_training_flops, memory_mb, mlp_training_flops
+from benchmarks.speed.measure import (
+    SectionTimer,
+    attention_training_flops,
+    matmul_peak_gflops,
+    memory_mb,
+    mlp_training_flops,
+)
 from benchmarks.speed.original.attention import AttentionPooling
+from benchmarks.speed.report import _executor_attention_rate
 
 
 def _counted(step) -> int:
@@ -65,3 +73,28 @@ def test_process_peak_counts_memory_used_outside_sections(where: str) -> None:
     summary = timer.summary()
     assert max(record["peak_rss_mb"] for record in summary["sections"].values()) < before + block_mb / 2
     assert summary["peak_rss_mb"] >= before + 0.9 * block_mb
+
+
+def test_peak_at_given_threads_restores_the_process_threads() -> None:
+    before = torch.get_num_threads()
+    peak = matmul_peak_gflops(size=128, repeats=2, threads=1)
+    assert peak["threads"] == 1 and peak["gflops"] > 0 and torch.get_num_threads() == before
+
+
+def test_executor_attention_rate_is_flops_per_thread_second_against_a_threads_peak(tmp_path) -> None:
+    """Planted unit times: 3 attention units (one resumed, not counted) and an MLP unit (not attention)."""
+    units = [{"prober": "attention", "resumed": False, "wall_s": 40.0, "threads": 1},
+             {"prober": "attention", "resumed": False, "wall_s": 20.0, "threads": 2},
+             {"prober": "attention", "resumed": True, "wall_s": 0.1, "threads": 1},
+             {"prober": "mlp", "resumed": False, "wall_s": 99.0, "threads": 1}]
+    (tmp_path / "audit.json").write_text(json.dumps({"run": {"unit_times": units}}))
+    results = {"suite_default_executor": {"out": str(tmp_path)}, "threads": 2,
+               "thread_peaks": [{"gflops": 90.0}, {"gflops": 95.0}]}
+    attention = {"suite_flops": 4.0e12, "product_peak_gflops": 200.0}
+    rate = _executor_attention_rate(results, attention, peak=200.0)
+    per_thread = 4.0e12 / (40.0 + 2 * 20.0) / 1e9  # 50 GFLOP/s per thread-second
+    assert rate["executor_units"] == 2 and rate["executor_unit_threads"] == [1, 2]
+    assert rate["thread_peak_gflops"] == 100.0  # the all-thread peak over 2 threads beats the one-thread peaks
+    assert rate["executor_gflops_per_thread"] == pytest.approx(per_thread)
+    assert rate["executor_fraction"] == pytest.approx(per_thread / 100.0)
+    assert _executor_attention_rate({"threads": 2}, attention, peak=200.0) == {}  # no default-executor run
