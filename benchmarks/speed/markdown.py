@@ -144,8 +144,8 @@ def _executor_attention_lines(results: dict, attention: dict) -> list[str]:
     thread_peaks = ", ".join(f"{peak['gflops']:.1f}" for peak in results.get("thread_peaks", []))
     threads = "/".join(map(str, attention["executor_unit_threads"]))
     return [
-        f"- Suite, default executor (the trained probers' units in worker processes of {threads} thread(s), two at "
-        f"a time on the two cores, beside the MLP units): the same FLOPs in {attention['executor_units']} attention "
+        f"- Suite, default executor (the trained probers' units in worker processes of {threads} thread(s), side by "
+        f"side with the other units): the same FLOPs in {attention['executor_units']} attention "
         f"units of {attention['executor_thread_s']:.1f} thread-seconds in all (each unit's wall time times its "
         f"threads, measured in its worker: data module, fit, validation predictions, fold file; `run.unit_times`) = "
         f"{attention['executor_gflops_per_thread']:.1f} GFLOP/s per thread, **{attention['executor_fraction']:.0%} "
