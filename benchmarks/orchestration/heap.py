@@ -77,4 +77,4 @@ def keep_freed_blocks(limit_bytes: int = KEPT_BLOCK_BYTES) -> bool:
     if mallopt is None:
         return False
     settings = ((_M_MMAP_THRESHOLD, limit_bytes), (_M_TRIM_THRESHOLD, limit_bytes), (_M_ARENA_MAX, 1))
-    return all([bool(mallopt(parameter, value)) for parameter, value in settings])
+    return all([bool(mallopt(parameter, value)) for parameter, value in settings])  # a list: every one is applied
